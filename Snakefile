@@ -1,0 +1,31 @@
+# ecgdiff: Bayesian ECG reconstruction with diffusion-model priors.
+#
+#   snakemake --cores all                                  embedded default (synthetic, CPU, minutes)
+#   snakemake --cores all --configfile config/ludb.yaml    real data (LUDB)
+#   snakemake --configfile config/ludb.yaml results/ludb/tables/table1_missing_leads.csv   one output
+#
+# Rules live in workflow/rules/*.smk; their scripts (scripts/*.py) only call the ecgdiff package.
+
+from snakemake.utils import min_version, validate
+
+min_version("8.20")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/prior.smk"
+include: "workflow/rules/tasks.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

@@ -1,0 +1,113 @@
+"""The beat database on disk: the one format every downstream rule reads.
+
+A beat database is a folder holding
+
+- ``beats.npy``: float32 ``[N, L, T]`` normalised beats (``L`` leads in the order ``manifest['leads']``,
+  ``T = before + after`` samples at ``manifest['fs']`` Hz, R peak at index ``before``);
+- ``beats.parquet``: one row per beat, columns :data:`META_COLUMNS` (and possibly more);
+- ``rejects.csv``: one row per rejected record or beat: ``record_id, beat_index, stage, reason``;
+- ``splits.csv``: the patient-level split manifest: ``patient_id, split``;
+- ``manifest.json``: leads, fs, window, counts, the SHA-256 of each file above, ``data_hash``
+  (hash of the beat and metadata files: what every downstream output records as its data
+  provenance) and the provenance of the build.
+
+Splits: ``train``, ``cv``, ``test`` hold healthy patients; ``mi`` holds every patient labelled MI;
+``none`` holds beats of patients with other labels (kept for completeness, never used for training).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .io import atomic_path, read_json, save_npy, sha256_file, write_json
+
+META_COLUMNS: tuple[str, ...] = (
+    "beat_id",      # int, row index into beats.npy
+    "patient_id",   # str
+    "record_id",    # str
+    "source",       # str
+    "age",          # float (years)
+    "sex",          # "M" | "F"
+    "rr_ms",        # float: the R-R interval preceding the beat, in ms
+    "label",        # "healthy" | "mi" | other label names
+    "split",        # "train" | "cv" | "test" | "mi" | "none"
+    "r_index",      # int: sample index of the R peak in the record (at the beat sampling rate)
+)
+REJECT_COLUMNS: tuple[str, ...] = ("record_id", "beat_index", "stage", "reason")
+SPLITS: tuple[str, ...] = ("train", "cv", "test", "mi", "none")
+
+
+@dataclass
+class BeatDatabase:
+    """Beats, their metadata and the manifest, as loaded by :func:`load`."""
+
+    beats: np.ndarray
+    meta: pd.DataFrame
+    manifest: dict[str, Any]
+    path: Path | None = None
+
+    @property
+    def leads(self) -> tuple[str, ...]:
+        return tuple(self.manifest["leads"])
+
+    @property
+    def data_hash(self) -> str:
+        return str(self.manifest["data_hash"])
+
+    def subset(self, split: str) -> tuple[np.ndarray, pd.DataFrame]:
+        """Beats and metadata of one split (metadata index reset, ``beat_id`` kept)."""
+        mask = (self.meta["split"] == split).to_numpy()
+        return self.beats[mask], self.meta.loc[mask].reset_index(drop=True)
+
+    def one_beat_per_patient(self, split: str, seed: int) -> tuple[np.ndarray, pd.DataFrame]:
+        """One randomly chosen beat per patient of ``split`` (paper 2.4: inter-patient variability dominates)."""
+        _, meta = self.subset(split)
+        rng = np.random.default_rng(seed)
+        picks = (meta.groupby("patient_id", sort=True)["beat_id"]
+                 .apply(lambda ids: ids.to_numpy()[rng.integers(len(ids))]).to_numpy())
+        rows = self.meta.set_index("beat_id").loc[picks].reset_index()
+        return self.beats[picks], rows
+
+
+def save(folder: str | os.PathLike[str], beats: np.ndarray, meta: pd.DataFrame, rejects: pd.DataFrame,
+         splits: pd.DataFrame, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Write a beat database atomically (each file), then its manifest last; return the manifest."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    missing = [c for c in META_COLUMNS if c not in meta.columns]
+    if missing:
+        raise ValueError(f"beat metadata lacks columns {missing}")
+    if len(meta) != len(beats):
+        raise ValueError(f"{len(beats)} beats but {len(meta)} metadata rows")
+    if not np.array_equal(meta["beat_id"].to_numpy(), np.arange(len(meta))):
+        raise ValueError("beat_id must be 0..N-1 in order")
+    save_npy(folder / "beats.npy", beats.astype(np.float32))
+    with atomic_path(folder / "beats.parquet") as tmp:
+        meta.to_parquet(tmp, index=False)
+    with atomic_path(folder / "rejects.csv") as tmp:
+        rejects.reindex(columns=list(REJECT_COLUMNS)).to_csv(tmp, index=False)
+    with atomic_path(folder / "splits.csv") as tmp:
+        splits.to_csv(tmp, index=False)
+    files = {name: sha256_file(folder / name) for name in ("beats.npy", "beats.parquet", "rejects.csv", "splits.csv")}
+    import hashlib
+
+    data_hash = hashlib.sha256((files["beats.npy"] + files["beats.parquet"]).encode()).hexdigest()
+    manifest = dict(manifest, files=files, data_hash=data_hash, n_beats=int(len(beats)),
+                    n_patients=int(meta["patient_id"].nunique()), shape=list(beats.shape))
+    write_json(folder / "manifest.json", manifest)
+    return manifest
+
+
+def load(folder: str | os.PathLike[str], mmap: bool = True) -> BeatDatabase:
+    """Load a beat database written by :func:`save` (beats memory-mapped by default)."""
+    folder = Path(folder)
+    manifest = read_json(folder / "manifest.json")
+    beats = np.load(folder / "beats.npy", mmap_mode="r" if mmap else None)
+    meta = pd.read_parquet(folder / "beats.parquet")
+    return BeatDatabase(beats=beats, meta=meta, manifest=manifest, path=folder)
