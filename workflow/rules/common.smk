@@ -34,3 +34,22 @@ def register(group, paths):
 
 def all_targets():
     return [p for paths in _TARGETS.values() for p in paths]
+
+
+# ---- paths shared between rule files (one place for each) ----
+def download_manifest(db):
+    """Marker written once a PhysioNet database is downloaded and verified."""
+    version = config["physionet"]["databases"][db]
+    return f"{RES}/physionet/{db}/{version}/.ecgdiff-download.json"
+
+
+def physionet_dir(db):
+    version = config["physionet"]["databases"][db]
+    return f"{RES}/physionet/{db}/{version}"
+
+
+BEATS_DIR = out("data/beats")
+BEATS_FILES = [f"{BEATS_DIR}/{name}" for name in ("beats.npy", "beats.parquet", "rejects.csv", "splits.csv", "manifest.json")]
+BEATS_MANIFEST = f"{BEATS_DIR}/manifest.json"
+PRIOR_CONDITIONAL = out("models/prior_conditional.pt")
+PRIOR_UNCONDITIONAL = out("models/prior_unconditional.pt")
