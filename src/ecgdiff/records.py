@@ -618,3 +618,72 @@ def _ptbxl_patient(rec: Record, stem: str, table: Mapping[int, tuple[str, float 
     else:
         rec.meta["patient_from"] = (f"record (ptbxl_database.csv row {m.group(1)} disagrees: age {age}, "
                                     f"sex {sex})")
+
+
+# ================================================================== reference beat annotations
+
+#: Annotation symbols that mark a beat (MIT-BIH convention, as in wfdb's beat codes): normal, bundle branch
+#: block, atrial/nodal/supraventricular premature, ventricular, fusion, escape, paced, unclassifiable.
+BEAT_SYMBOLS: frozenset[str] = frozenset("NLRBAaJSVrFejnE/fQ")
+#: Annotators tried, in order, when ``annotator='auto'``: beat annotations of the whole record first,
+#: then the QT database's manual marks of selected beats (annotator 1, second pass; then ``man``).
+AUTO_ANNOTATORS: tuple[str, ...] = ("atr", "q1c", "man")
+
+
+def read_reference_beats(root: str | os.PathLike[str], record: str,
+                         annotator: str = "auto") -> tuple[Record, np.ndarray]:
+    """A record of a validation database and the sample indices of its reference beats (R peaks / QRS marks).
+
+    ``root``: the database's version folder (``.../mitdb/1.0.0``, ``.../qtdb/1.0.0``, ``.../ludb/1.0.1``);
+    ``record``: the record name as in ``RECORDS`` (``'100'``, ``'sel100'``, ``'data/1'``; for LUDB ``'1'``
+    works too); ``annotator``: the annotation file extension, or ``'auto'`` (:data:`AUTO_ANNOTATORS`).
+
+    - Beat annotation files (MIT-BIH and QT ``atr``, QT ``man``): every annotation whose symbol is in
+      :data:`BEAT_SYMBOLS` (rhythm changes ``+``, noise ``~``, comments and the like are skipped).
+    - Waveform delineation files (LUDB ``i`` ... ``v6``, QT ``q1c``/``q2c``/``qt1``/``pu*``), made of
+      ``(`` onset, peak, ``)`` offset marks: the QRS peak marks, i.e. the marks with a beat symbol (P and
+      T peaks are ``p`` and ``t``). A few LUDB triples miss their onset or offset; their peak still counts.
+
+    Delineation and ``man`` files annotate only part of a record (LUDB: the beats away from the edges;
+    QT ``q1c``/``man``: about 30 selected beats): ``record.meta['annotated_range']`` holds the first and
+    last annotation sample of the file, the span in which detections can be scored. Lead names that are
+    not standard 12-lead names (``MLII``, ``CM5``) are kept as they are. Raises :class:`RecordError` when
+    the record or the annotation file is missing or unreadable.
+    """
+    root = Path(root)
+    db = root.parent.name if re.fullmatch(r"\d+(\.\d+)*", root.name) else root.name
+    rec_path = root / record
+    if not rec_path.with_name(rec_path.name + ".hea").is_file() and (root / "data" / f"{record}.hea").is_file():
+        rec_path = root / "data" / record
+    record_id = f"{db}/{Path(record).name}"
+    if annotator == "auto":
+        found = [a for a in AUTO_ANNOTATORS if rec_path.with_name(f"{rec_path.name}.{a}").is_file()]
+        if not found:
+            have = sorted(p.suffix[1:] for p in rec_path.parent.glob(f"{rec_path.name}.*")
+                          if p.suffix not in (".hea", ".dat", ".mat", ".xws"))
+            raise RecordError(record_id, f"no reference annotation ({', '.join(AUTO_ANNOTATORS)}) found; "
+                                         f"annotation files present: {have or 'none'}")
+        annotator = found[0]
+    ann_file = rec_path.with_name(f"{rec_path.name}.{annotator}")
+    if not ann_file.is_file():
+        raise RecordError(record_id, f"annotation file {ann_file} missing")
+    rec = read_wfdb_record(rec_path, record_id, source=db, strict_leads=False)
+    try:
+        ann = wfdb.rdann(str(rec_path), annotator)
+    except Exception as exc:
+        raise RecordError(record_id, f"unreadable annotation file {ann_file}: {exc}") from exc
+    symbols = list(ann.symbol or [])
+    samples = np.asarray(ann.sample, dtype=np.int64)
+    delineation = any(s in ("(", ")") for s in symbols)
+    beats = np.array(sorted({int(t) for t, s in zip(samples, symbols) if s in BEAT_SYMBOLS}), dtype=np.int64)
+    n = rec.signal.shape[1]
+    outside = int(((beats < 0) | (beats >= n)).sum())
+    beats = beats[(beats >= 0) & (beats < n)]
+    rec.meta.update({
+        "annotator": annotator,
+        "annotation_kind": "delineation" if delineation else "beats",
+        "annotated_range": (int(samples.min()), int(samples.max())) if len(samples) else (0, -1),
+        "n_reference_beats": int(len(beats)),
+        "beats_outside_signal": outside,
+    })
+    return rec, beats
