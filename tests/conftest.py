@@ -180,7 +180,8 @@ def serve_folder() -> Iterator[Callable[..., LoopbackServer]]:
         thread.join(timeout=5)
 
 
-def free_port() -> int:
+@pytest.fixture
+def unused_port() -> int:
     """A TCP port on 127.0.0.1 with nothing listening (bound and released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -210,3 +211,21 @@ def ludb_small(physionet_mirror: Path, tmp_path_factory: pytest.TempPathFactory)
         lines.append(f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {rel}\n")
     (dst / "SHA256SUMS.txt").write_text("".join(lines))
     return root
+
+
+@pytest.fixture(scope="session")
+def ludb_records(physionet_mirror: Path) -> list:
+    """Every LUDB record of the mirror, read with the default options (all 200 are usable)."""
+    from ecgdiff.records import read_source
+
+    return list(read_source("ludb", physionet_mirror / "ludb" / "1.0.1"))
+
+
+@pytest.fixture(scope="session")
+def cinc_records_all(physionet_mirror: Path) -> list:
+    """Every CinC 2021 record of the mirror, read with the usability checks that depend on content off
+    (age/sex and flat leads), so that all 147 are Records."""
+    from ecgdiff.records import read_source
+
+    return list(read_source("cinc2021", physionet_mirror / "challenge-2021" / "1.0.3",
+                            {"require_age_sex": False, "flat_tol_mv": -1.0}))

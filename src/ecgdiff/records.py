@@ -385,7 +385,7 @@ def parse_sex(text: str | None) -> str | None:
 DEFAULT_OPTIONS: dict[str, Any] = {
     "leads": None,             # lead set the records must provide (recorded or derivable, ecgdiff.leads)
     "min_fs": 250.0,           # Hz: records sampled more slowly are rejected (beats are made at 250 Hz)
-    "flat_tol_mv": 0.01,       # a lead whose peak-to-peak amplitude is at most this (mV) is flat
+    "flat_tol_mv": 0.01,       # a lead whose peak-to-peak amplitude is at most this (mV) is flat (< 0: off)
     "require_age_sex": True,   # reject records without age or sex (the prior is conditioned on both)
 }
 #: Extra options of the CinC 2021 reader.
