@@ -536,7 +536,9 @@ def _read_cinc(root: Path, opts: Mapping[str, Any]) -> Iterator[Record | RecordE
     training = root / "training"
     sources = opts["sources"]
     if sources is None:
-        sources = sorted(p.name for p in training.iterdir() if p.is_dir()) if training.is_dir() else []
+        if not training.is_dir():
+            raise FileNotFoundError(f"cinc2021: {training} does not exist (download challenge-2021 first)")
+        sources = sorted(p.name for p in training.iterdir() if p.is_dir())
     ptbxl_patients = _ptbxl_patients(opts["ptbxl_database"])
     for src in sources:
         folder = training / src

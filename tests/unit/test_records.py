@@ -179,6 +179,8 @@ def test_source_options_are_validated(cinc, ludb, tmp_path):
         list(read_source("mitdb", ludb))
     with pytest.raises(FileNotFoundError):
         list(read_source("ludb", tmp_path / "absent"))
+    with pytest.raises(FileNotFoundError, match="download challenge-2021"):
+        list(read_source("cinc2021", tmp_path))
     with pytest.raises(FileNotFoundError, match="st_petersburg_incart"):
         list(read_source("cinc2021", cinc, {"sources": ["st_petersburg_incart"]}))
 
@@ -360,7 +362,10 @@ def test_qtdb_reference_beats_auto(physionet_mirror):
     lo, hi = rec.meta["annotated_range"]
     assert lo <= beats.min() and beats.max() <= hi
     _, man = read_reference_beats(qt, "sel30", "man")
-    assert len(man) == 30 and np.abs(man - beats).max() <= 15
+    np.testing.assert_array_equal(man, beats)  # the same 30 beats
+    _, man104 = read_reference_beats(qt, "sel104", "man")
+    _, q104 = read_reference_beats(qt, "sel104", "q1c")
+    assert len(man104) == len(q104) == 77 and np.abs(man104 - q104).max() == 14
 
 
 def test_ludb_qrs_marks(physionet_mirror):
