@@ -451,7 +451,8 @@ class _Downloader:
         path = self._fetch_listing(rel)
         if path is None:
             raise DownloadError(f"{self.url} has neither {SUMS_NAME} nor {rel}: cannot list its files "
-                                f"({self.transport.url(rel)} not found)")
+                                f"({self.transport.url(rel)} not found; check the database name and version "
+                                f"in physionet.databases and the base URL physionet.base_url)")
         out: list[str] = []
         for line in path.read_text(errors="replace").splitlines():
             line = line.strip()
