@@ -93,7 +93,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     down = bench_download(args.mirror)
     read = bench_read(args.mirror)
-    print(f"{'what':40s} {'workers':>7s} {'files':>6s} {'MB':>6s} {'s':>7s} {'files/s':>8s} {'MB/s':>6s} {'rerun s':>8s}")
+    print(f"{'what':40s} {'workers':>7s} {'files':>6s} {'MB':>6s} {'s':>7s} {'files/s':>8s} {'MB/s':>6s} "
+          f"{'rerun s':>8s}")
     for r in down:
         rerun = f"{r['rerun_seconds']:8.2f}" if r["rerun_seconds"] is not None else f"{'-':>8s}"
         print(f"{r['what']:40s} {r['workers']:7d} {r['files']:6d} {r['mb']:6.1f} {r['seconds']:7.2f} "
@@ -101,8 +102,8 @@ def main() -> None:
     for r in read:
         print(f"{r['what']:40s} records {r['records']:4d} rejected {r['rejected']:3d} {r['seconds']:6.2f} s "
               f"{r['records_per_s']:6.1f} records/s {r['msamples_per_s']:6.1f} Msamples/s")
-    result = {"download": down, "read": read, "cpus": os.cpu_count(), "load_average": os.getloadavg(), "python": platform.python_version(),
-              "machine": platform.machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    result = {"download": down, "read": read, "cpus": os.cpu_count(), "load_average": os.getloadavg(),
+              "python": platform.python_version(), "machine": platform.machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"load average (1, 5, 15 min): {os.getloadavg()}; cpus: {os.cpu_count()}")

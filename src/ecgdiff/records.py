@@ -431,7 +431,8 @@ def check_record(record: Record, *, leads: Sequence[str] | None = None, min_fs: 
             reasons.append("NaN samples in lead(s) " + ", ".join(bad))
         valid = ~np.isnan(sig)
         ptp = np.where(valid, sig, -np.inf).max(axis=1) - np.where(valid, sig, np.inf).min(axis=1)
-        flat = [f"{name} ({p:.3g} mV)" for name, p, ok in zip(record.leads, ptp, valid.any(axis=1)) if ok and p <= flat_tol_mv]
+        flat = [f"{name} ({p:.3g} mV)" for name, p, ok in zip(record.leads, ptp, valid.any(axis=1))
+                if ok and p <= flat_tol_mv]
         if flat:
             reasons.append(f"flat (constant) lead(s): peak-to-peak at most {flat_tol_mv:g} mV in " + ", ".join(flat))
     if require_age_sex:
@@ -576,8 +577,8 @@ def _ptb_patient_groups(headers: Sequence[Path]) -> dict[str, str]:
         if not m:
             continue
         try:
-            parsed = parse_header_comments([ln.lstrip("#").strip() for ln in hea.read_text(errors="replace").splitlines()
-                                            if ln.startswith("#")])
+            text = hea.read_text(errors="replace")
+            parsed = parse_header_comments([ln.lstrip("#").strip() for ln in text.splitlines() if ln.startswith("#")])
         except OSError:
             continue
         info.append((int(m.group(2)), hea.stem, parsed["age_text"], parsed["sex_text"]))
