@@ -103,7 +103,8 @@ def main() -> None:
         print(f"{r['what']:40s} records {r['records']:4d} rejected {r['rejected']:3d} {r['seconds']:6.2f} s "
               f"{r['records_per_s']:6.1f} records/s {r['msamples_per_s']:6.1f} Msamples/s")
     result = {"download": down, "read": read, "cpus": os.cpu_count(), "load_average": os.getloadavg(),
-              "python": platform.python_version(), "machine": platform.machine(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+              "python": platform.python_version(), "machine": platform.machine(),
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"load average (1, 5, 15 min): {os.getloadavg()}; cpus: {os.cpu_count()}")
