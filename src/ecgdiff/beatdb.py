@@ -47,21 +47,16 @@ def iter_records(source: str, root: str | os.PathLike[str], options: Mapping[str
         return
     if source not in SOURCES:
         raise ValueError(f"unknown data source {source!r}; known: {', '.join(SOURCES)}")
-    from . import records
+    from .records import read_source
 
-    reader = getattr(records, "read_source", None)
-    if reader is None:
-        raise RuntimeError(f"source {source!r} needs ecgdiff.records.read_source, which this installation lacks")
-    yield from reader(source, root, dict(options or {}))
+    yield from read_source(source, root, dict(options or {}))
 
 
 def record_label(record: Record) -> str:
-    """The record's label: ``record.meta['label']`` when the reader set one, else ``ecgdiff.labels.label``."""
-    if "label" in record.meta:
-        return str(record.meta["label"])
-    from . import labels  # PhysioNet sources
+    """The record's label (:func:`ecgdiff.labels.label`: by source, or ``record.meta['label']`` for synthetic)."""
+    from .labels import label
 
-    return str(labels.label(record))
+    return str(label(record))
 
 
 def _check_metadata(record: Record) -> None:

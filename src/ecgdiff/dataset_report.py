@@ -48,12 +48,22 @@ def table3(meta: pd.DataFrame, sets: Sequence[str] = tuple(SETS)) -> pd.DataFram
 def write_table3(db: BeatDatabase, csv_path: str | os.PathLike[str], md_path: str | os.PathLike[str],
                  provenance: Mapping[str, Any]) -> pd.DataFrame:
     """Compute table 3 from a loaded beat database and write it (CSV + Markdown, with provenance)."""
-    from .io import write_table
+    from .io import write_table, write_text
+    from .provenance import footer
 
     df = table3(db.meta)
     cap = (f"Table 3. Patients, sex and beats per set ({db.manifest.get('source')} beat database; "
            "mean beats per patient with its 95% confidence half-width, 1.96 sd / sqrt(n)).")
-    write_table(df, csv_path, md_path, caption=cap, provenance=provenance, floatfmt=".2f")
+    write_table(df, csv_path, None, caption=cap, provenance=provenance)
+    # Markdown in the paper's layout: counts as integers, the mean as "m +/- h"
+    t = df.set_index("quantity")
+    shown = t.iloc[:4].map(lambda v: f"{int(v)}")
+    mean = t.loc["Mean (beats per patient)"]
+    half = t.loc["Mean 95% CI half-width"]
+    shown.loc["Mean (beats)"] = [f"{m:.1f} +/- {h:.1f}" if np.isfinite(h) else (f"{m:.1f}" if np.isfinite(m) else "-")
+                                 for m, h in zip(mean.astype(float), half.astype(float))]
+    md = f"{cap}\n\n{shown.reset_index().to_markdown(index=False, colalign=['left'] + ['right'] * shown.shape[1])}\n\n{footer(provenance)}\n"
+    write_text(md_path, md)
     return df
 
 

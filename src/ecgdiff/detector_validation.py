@@ -21,16 +21,16 @@ and a QRS complex cut by a record's end cannot be located; reference beats and d
 ``edge_s`` (0.3 s) of either end of a whole-record reference are not scored. Beat extraction cannot
 use those beats either (the first beat is dropped, a window needs 512 ms after R).
 
-References, per database (:func:`reference_beats`):
+References, per database, read by :func:`ecgdiff.records.read_reference_beats` (:func:`reference_record`):
 
-- ``mitdb``, ``qtdb``: the reference beat annotations (``.atr``), every beat symbol
-  (:data:`BEAT_SYMBOLS`: normal, bundle-branch-block, ectopic, paced, fusion, unclassifiable beats);
-  non-beat annotations (rhythm changes, noise, signal quality) are not beats. Whole record. Nine
-  ``qtdb`` records (from the MIT-BIH ST Change and Sudden Death databases) have no ``.atr``; for them
-  the 30 consecutive manually annotated beats of ``.man`` are the reference, scored within their span.
-- ``ludb``: the QRS peak marks (symbol ``N``) of the lead-II annotation file (``.ii``). LUDB's cardiologists
-  annotated only part of each 10-s record (the first and last beats are usually unmarked), so the record
-  is scored only inside the annotated span: from the first to the last mark of that file, widened by the
+- ``mitdb``, ``qtdb``: the reference beat annotations (``.atr``), every beat symbol (normal,
+  bundle-branch-block, ectopic, paced, fusion beats); non-beat annotations (rhythm changes, noise,
+  signal quality) are not beats. Whole record. Nine ``qtdb`` records (``sel30`` ... ``sel51``, from the
+  Sudden Death Holter database) have no ``.atr``; for them the QRS peak marks of the manual
+  delineation ``.q1c`` (about 30 consecutive beats) are the reference, scored within their span.
+- ``ludb``: the QRS peak marks of the lead-II delineation file (``.ii``). LUDB's cardiologists annotated
+  only part of each 10-s record (the first and last beats are usually unmarked), so the record is
+  scored only inside the annotated span: from the first to the last mark of that file, widened by the
   tolerance; detections outside it are neither true nor false.
 - ``synthetic``: the true R-peak sample indices stored with the simulated cohort. Whole record.
 """
@@ -52,8 +52,6 @@ from .beats import BeatParams, find_r_peaks
 
 log = logging.getLogger(__name__)
 
-#: WFDB annotation symbols that denote a beat (MIT-BIH conventions; the rest are non-beat annotations).
-BEAT_SYMBOLS: frozenset[str] = frozenset("NLRBAaJSVrFejnE/fQ?")
 DATABASES: tuple[str, ...] = ("synthetic", "mitdb", "qtdb", "ludb")
 
 
@@ -132,55 +130,39 @@ class Reference:
     signal: np.ndarray
     fs: float
     beats: np.ndarray
-    span: tuple[int, int] | None
+    span: tuple[int, int]
+    reference: str = ""
 
 
-def _read_wfdb(path: Path) -> tuple[np.ndarray, float]:
-    import wfdb
+def reference_record(database: str, root: str | os.PathLike[str], record: str, tolerance: int = 0,
+                     edge_s: float = 0.3) -> Reference:
+    """One record of a PhysioNet validation database with its reference beats and scoring span.
 
-    rec = wfdb.rdrecord(str(path))
-    x = np.asarray(rec.p_signal, dtype=float).T
-    if not np.all(np.isfinite(x)):  # rare NaN samples (WFDB "invalid"): hold the last valid value
-        x = pd.DataFrame(x.T).ffill().bfill().fillna(0.0).to_numpy().T
-    return x, float(rec.fs)
+    Reads with :func:`ecgdiff.records.read_reference_beats`: LUDB's lead-II delineation (``ii``), else the
+    first of ``atr``, ``q1c``, ``man``. Beat annotations of the whole record (``atr``) are scored over the
+    record without its ``edge_s`` ends; partial annotations (delineation, ``q1c``, ``man``) within their
+    annotated range widened by ``tolerance`` samples.
+    """
+    from .records import read_reference_beats
 
-
-def reference_beats(database: str, root: str | os.PathLike[str], record: str, tolerance: int = 0
-                    ) -> tuple[np.ndarray, tuple[int, int] | None]:
-    """Reference beat sample indices of one record and the span to score (None: the whole record)."""
-    import wfdb
-
-    root = Path(root)
-    if database == "mitdb" or (database == "qtdb" and (root / f"{record}.atr").exists()):
-        ann = wfdb.rdann(str(root / record), "atr")
-        keep = np.array([s in BEAT_SYMBOLS for s in ann.symbol], dtype=bool)
-        return np.asarray(ann.sample)[keep].astype(np.int64), None
-    if database == "qtdb":  # no .atr: the manually annotated consecutive beats of .man, within their span
-        ann = wfdb.rdann(str(root / record), "man")
-        keep = np.array([s in BEAT_SYMBOLS for s in ann.symbol], dtype=bool)
-        beats = np.asarray(ann.sample)[keep].astype(np.int64)
-        if len(beats) == 0:
-            return beats, (0, -1)
-        return beats, (int(beats.min()) - tolerance, int(beats.max()) + tolerance)
-    if database == "ludb":
-        ann = wfdb.rdann(str(root / "data" / record), "ii")
-        samples = np.asarray(ann.sample, dtype=np.int64)
-        beats = samples[np.array([s == "N" for s in ann.symbol], dtype=bool)]
-        if len(samples) == 0:
-            return beats, (0, -1)
-        return beats, (int(samples.min()) - tolerance, int(samples.max()) + tolerance)
-    raise ValueError(f"no reference reader for database {database!r}")
+    rec, beats = read_reference_beats(root, record, annotator="ii" if database == "ludb" else "auto")
+    signal = np.asarray(rec.signal, dtype=float)
+    if not np.all(np.isfinite(signal)):  # rare invalid samples: hold the last valid value
+        signal = pd.DataFrame(signal.T).ffill().bfill().fillna(0.0).to_numpy().T
+    n, fs = signal.shape[1], float(rec.fs)
+    if rec.meta["annotator"] == "atr":
+        e = int(round(edge_s * fs))
+        span = (e, n - 1 - e)
+    else:
+        lo, hi = rec.meta["annotated_range"]
+        span = (int(lo) - tolerance, int(hi) + tolerance)
+    return Reference(database, str(record), signal, fs, beats, span, str(rec.meta["annotator"]))
 
 
 def iter_references(database: str, root: str | os.PathLike[str], tolerance_ms: float = 50.0,
                     records: Sequence[str] | None = None, edge_s: float = 0.3) -> Iterator[Reference]:
     """Every record of a database folder (its ``RECORDS`` file, or ``metadata.csv`` for synthetic)."""
     root = Path(root)
-
-    def whole(n: int, fs: float) -> tuple[int, int]:
-        e = int(round(edge_s * fs))
-        return e, n - 1 - e
-
     if database == "synthetic":
         from .synthetic import read_cohort
 
@@ -190,19 +172,25 @@ def iter_references(database: str, root: str | os.PathLike[str], tolerance_ms: f
             name = rec.record_id.split("/", 1)[1]
             if records is not None and name not in records:
                 continue
+            e = int(round(edge_s * rec.fs))
             yield Reference(database, name, rec.signal, rec.fs, np.asarray(rec.meta["r_peaks"], np.int64),
-                            whole(rec.signal.shape[1], rec.fs))
+                            (e, rec.signal.shape[1] - 1 - e), "true R peaks")
         return
+    if database not in DATABASES:
+        raise ValueError(f"unknown database {database!r} for detector validation; known: {', '.join(DATABASES)}")
     names = [ln.strip() for ln in (root / "RECORDS").read_text().splitlines() if ln.strip()]
-    if database == "ludb":
-        names = [n.split("/")[-1] for n in names]
     for name in names:
-        if records is not None and name not in records:
+        short = name.split("/")[-1]
+        if records is not None and short not in records:
             continue
-        signal, fs = _read_wfdb(root / ("data" if database == "ludb" else "") / name)
-        tol = int(round(tolerance_ms * fs / 1000.0))
-        beats, span = reference_beats(database, root, name, tol)
-        yield Reference(database, name, signal, fs, beats, span if span is not None else whole(signal.shape[1], fs))
+        fs = _header_fs(root, name)
+        yield reference_record(database, root, short, int(round(tolerance_ms * fs / 1000.0)), edge_s)
+
+
+def _header_fs(root: Path, name: str) -> float:
+    import wfdb
+
+    return float(wfdb.rdheader(str(root / name)).fs)
 
 
 def validate(database: str, root: str | os.PathLike[str], params: BeatParams = BeatParams(),
@@ -221,7 +209,7 @@ def validate(database: str, root: str | os.PathLike[str], params: BeatParams = B
                             int(round(align_window_ms * ref.fs / 1000.0)))
         shift = int(round(off)) if np.isfinite(off) else 0
         aligned = match_beats(ref.beats, det - shift, tol, ref.span)
-        rows.append({"database": database, "record": ref.record, "fs": ref.fs,
+        rows.append({"database": database, "record": ref.record, "reference": ref.reference, "fs": ref.fs,
                      "duration_s": round(ref.signal.shape[1] / ref.fs, 2), "n_reference": raw.tp + raw.fn,
                      "n_detected": raw.tp + raw.fp, "tp": raw.tp, "fn": raw.fn, "fp": raw.fp,
                      "sensitivity": raw.sensitivity, "ppv": raw.ppv,

@@ -32,3 +32,17 @@ def test_figure12_panels():
     fig = R.figure12(meta())
     assert len(fig.axes) == 4
     assert [ax.get_title().split(" (")[0] for ax in fig.axes] == ["Train", "CV", "Test", "MI"]
+
+
+def test_write_table3_files(tmp_path):
+    from ecgdiff.dataset import BeatDatabase
+    from ecgdiff.io import read_table, read_table_provenance
+
+    db = BeatDatabase(beats=np.zeros((len(meta()), 1, 4), np.float32), meta=meta(),
+                      manifest={"source": "test", "data_hash": "abc"})
+    prov = {"run": "t", "label": "TEST", "data_hash": "abc", "config_hash": "c", "seed": 0}
+    R.write_table3(db, tmp_path / "t.csv", tmp_path / "t.md", prov)
+    t = read_table(tmp_path / "t.csv").set_index("quantity")
+    assert t.loc["All (beats)", "MI"] == 22 and read_table_provenance(tmp_path / "t.csv")["data_hash"] == "abc"
+    md = (tmp_path / "t.md").read_text()
+    assert "| 4.0 +/- 2.3 |" in md and "| All (patients)    |" in md and "TEST" in md

@@ -85,7 +85,7 @@ def _score_segment(physionet, db, record, seconds):
     fs = float(wfdb.rdheader(str(root / record)).fs)
     n = int(seconds * fs)
     x = wfdb.rdrecord(str(root / record), sampto=n).p_signal.T
-    ref, _ = D.reference_beats(db, root, record)
+    ref = D.reference_record(db, root, record).beats
     det = D.detect_peaks(x, fs, BeatParams())
     edge = int(0.3 * fs)
     return D.match_beats(ref[ref < n], det, int(0.05 * fs), span=(edge, n - 1 - edge))
@@ -108,7 +108,9 @@ def test_detector_on_ludb_records(physionet):
     assert df["tp_aligned"].sum() / (df["tp_aligned"] + df["fp_aligned"]).sum() >= 0.97
 
 
-def test_qtdb_records_without_atr_use_man(physionet):
-    root = physionet / "qtdb/1.0.0"
-    beats, span = D.reference_beats("qtdb", root, "sel30", tolerance=12)
-    assert len(beats) == 30 and span == (beats.min() - 12, beats.max() + 12)
+def test_qtdb_records_without_atr_use_the_manual_marks(physionet):
+    ref = D.reference_record("qtdb", physionet / "qtdb/1.0.0", "sel30", tolerance=12)
+    assert ref.reference == "q1c" and len(ref.beats) == 30
+    assert ref.span[0] < ref.beats.min() - 12 + 1 and ref.span[1] > ref.beats.max()
+    whole = D.reference_record("mitdb", physionet / "mitdb/1.0.0", "100", tolerance=18)
+    assert whole.reference == "atr" and whole.span == (108, whole.signal.shape[1] - 1 - 108)
