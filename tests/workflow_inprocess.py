@@ -1,21 +1,49 @@
-"""Load the workflow in-process through `snakemake.api` (well under a second, no subprocess).
+"""The workflow seen from tests: loaded in-process through `snakemake.api` (well under a second, no
+subprocess), or copied to a temporary working folder to be run there.
 
 `parsed_workflow(configfiles)` yields Snakemake's parsed `Workflow` (its rules, resources, directives);
 `dry_run(configfiles, targets)` builds the DAG for `targets` (the default target when None) and
-raises when it cannot be built.
+raises when it cannot be built; `copy_workflow(dest)` copies the workflow's files to `dest`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
 CONFIGS = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "config").glob("*.yaml"))
 TINY = "tests/workflow/tiny.yaml"
+COPIED = ["Snakefile", "workflow", "scripts", "config", "envs", "profiles", "pyproject.toml", TINY]
+CONDA_KEYS = ("software-deployment-method", "conda-frontend")  # conda cannot run on the test machines
+
+
+def copy_workflow(dest: Path) -> Path:
+    """The workflow's files in `dest`, with conda-free copies of the two profiles in `dest/test-profiles`."""
+    for name in COPIED:
+        src = REPO / name
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, target)
+    for profile in ("slurm", "local"):
+        src = REPO / "profiles" / profile
+        target = dest / "test-profiles" / profile
+        shutil.copytree(src, target)
+        settings = yaml.safe_load((src / "config.v8+.yaml").read_text())
+        assert settings.get("software-deployment-method") == "conda", f"profiles/{profile} should deploy with conda"
+        for key in CONDA_KEYS:
+            settings.pop(key, None)
+        (target / "config.v8+.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    return dest
 
 
 @contextlib.contextmanager

@@ -37,7 +37,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from slurm_cluster import SlurmCluster, install_reason, system_conf_reason  # noqa: E402
-from workflow_inprocess import REPO, TINY, parsed_workflow, resource  # noqa: E402
+from workflow_inprocess import REPO, TINY, copy_workflow, parsed_workflow, resource  # noqa: E402
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -48,8 +48,6 @@ TARGETS = [
 ]
 CORRUPTED_INPUT = f"results/{RUN}/run_info/software_data.json"  # an input of rule run_info
 FAILING_RULE = "run_info"
-COPIED = ["Snakefile", "workflow", "scripts", "config", "envs", "profiles", "pyproject.toml", TINY]
-CONDA_KEYS = ("software-deployment-method", "conda-frontend")
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)/rule_([A-Za-z0-9_]+)/\S+\)")
 
 
@@ -67,28 +65,6 @@ def cluster(tmp_path_factory):
         c.stop()
     assert not any(c.alive().values()), f"daemons still running after stop: {c.alive()}"
     assert not os.path.lexists("/etc/slurm/slurm.conf") or not c.linked_system_conf
-
-
-def workflow_copy(dest: Path) -> Path:
-    """The workflow's files in `dest`, with conda-free copies of the two profiles in `dest/test-profiles`."""
-    for name in COPIED:
-        src = REPO / name
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, target)
-    for profile in ("slurm", "local"):
-        src = REPO / "profiles" / profile
-        target = dest / "test-profiles" / profile
-        shutil.copytree(src, target)
-        settings = yaml.safe_load((src / "config.v8+.yaml").read_text())
-        assert settings.get("software-deployment-method") == "conda", f"profiles/{profile} should deploy with conda"
-        for key in CONDA_KEYS:
-            settings.pop(key, None)
-        (target / "config.v8+.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    return dest
 
 
 def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 400):
@@ -156,8 +132,8 @@ def assert_same(a: Path, b: Path) -> None:
 
 # ---------------------------------------------------------------- the test
 def test_workflow_runs_on_slurm_like_locally(cluster, tmp_path):
-    slurm_dir = workflow_copy(tmp_path / "slurm")
-    local_dir = workflow_copy(tmp_path / "local")
+    slurm_dir = copy_workflow(tmp_path / "slurm")
+    local_dir = copy_workflow(tmp_path / "local")
     want_gpu = gpu_rules()
     assert want_gpu, "no rule declares gpu=1: nothing to route to the GPU partition"
 
