@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
 CONFIGS = sorted(p.relative_to(REPO).as_posix() for p in (REPO / "config").glob("*.yaml"))
 TINY = "tests/workflow/tiny.yaml"
-COPIED = ["Snakefile", "workflow", "scripts", "config", "envs", "profiles", "pyproject.toml", TINY]
+COPIED = ["Snakefile", "workflow", "scripts", "src", "config", "envs", "profiles", "pyproject.toml", TINY]
 CONDA_KEYS = ("software-deployment-method", "conda-frontend")  # conda cannot run on the test machines
 
 
