@@ -67,23 +67,38 @@ def cluster(tmp_path_factory):
     assert not os.path.lexists("/etc/slurm/slurm.conf") or not c.linked_system_conf
 
 
-def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 400):
-    """Run the snakemake CLI in `workdir`; jobs import ecgdiff from this checkout."""
+def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start the snakemake CLI in `workdir` (output to files there); jobs import ecgdiff from this checkout."""
     env = dict(env or os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
     env.setdefault("OMP_NUM_THREADS", "1")
     cmd = [sys.executable, "-m", "snakemake", "--configfile", TINY, *args]
-    start = time.monotonic()
-    done = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
-    print(f"{time.monotonic() - start:6.1f} s  snakemake {' '.join(args)}")
-    return done
+    n = len(list(workdir.glob("snakemake-*.out")))
+    out = open(workdir / f"snakemake-{n}.out", "w+")
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    proc.output_file, proc.started, proc.args_text = out, time.monotonic(), " ".join(args)
+    return proc
 
 
-def on_slurm(workdir: Path, cluster: SlurmCluster, *args: str):
+def finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, str]:
+    """Wait for a snakemake started by `snakemake()`; its exit status and output."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.output_file.seek(0)
+    text = proc.output_file.read()
+    proc.output_file.close()
+    print(f"{time.monotonic() - proc.started:6.1f} s  snakemake {proc.args_text}  (exit {proc.returncode})")
+    return proc.returncode, text
+
+
+def on_slurm(workdir: Path, cluster: SlurmCluster, *args: str) -> tuple[int, str]:
     """snakemake through the SLURM profile, polling the test cluster often (its jobs take seconds)."""
-    return snakemake(workdir, "--profile", "test-profiles/slurm", "--seconds-between-status-checks", "1",
+    return finish(snakemake(workdir, "--profile", "test-profiles/slurm", "--seconds-between-status-checks", "1",
                      "--slurm-init-seconds-before-status-checks", "1", "--max-threads", str(cluster.cpus), *args,
-                     env=cluster.env)
+                            env=cluster.env))
 
 
 def gpu_rules() -> set[str]:
@@ -97,9 +112,9 @@ def comparable_outputs(root: Path) -> dict[str, Path]:
 
     The run-information records are left out: they describe where each job ran, which differs by design.
     """
-    base = root / "results" / RUN
-    return {p.relative_to(root).as_posix(): p for p in sorted(base.rglob("*"))
-            if p.is_file() and "run_info" not in p.parts and not p.name.startswith("software_versions")}
+    files = sorted(p for base in (root / "results" / RUN, root / "resources") for p in base.rglob("*") if p.is_file())
+    return {p.relative_to(root).as_posix(): p for p in files
+            if "run_info" not in p.parts and not p.name.startswith("software_versions")}
 
 
 def without_times(obj):
@@ -137,10 +152,10 @@ def test_workflow_runs_on_slurm_like_locally(cluster, tmp_path):
     want_gpu = gpu_rules()
     assert want_gpu, "no rule declares gpu=1: nothing to route to the GPU partition"
 
-    # 1. the targets through the SLURM profile
-    run = on_slurm(slurm_dir, cluster, *TARGETS)
-    log = run.stdout + run.stderr
-    assert run.returncode == 0, f"snakemake on SLURM failed:\n{log[-6000:]}\n{cluster.logs('slurmctld')}"
+    # 1. the targets through the SLURM profile (and meanwhile, for step 2, locally through the local profile)
+    local = snakemake(local_dir, "--profile", "test-profiles/local", "--cores", str(cluster.cpus), *TARGETS)
+    status, log = on_slurm(slurm_dir, cluster, *TARGETS)
+    assert status == 0, f"snakemake on SLURM failed:\n{log[-6000:]}\n{cluster.logs('slurmctld')}"
     submitted = {int(j): rule for j, _, rule in SUBMITTED.findall(log)}
     assert submitted, f"no job went through sbatch:\n{log[-4000:]}"
     rules_run = {}
@@ -164,10 +179,10 @@ def test_workflow_runs_on_slurm_like_locally(cluster, tmp_path):
     slurm_logs = list((slurm_dir / "logs" / "slurm").rglob("*.log"))
     assert len(slurm_logs) >= len(submitted), f"{len(slurm_logs)} SLURM logs for {len(submitted)} jobs"
 
-    # 2. the same targets locally, through the local profile: the same outputs
-    local = snakemake(local_dir, "--profile", "test-profiles/local", "--cores", str(cluster.cpus), *TARGETS)
-    assert local.returncode == 0, f"local run failed:\n{(local.stdout + local.stderr)[-6000:]}"
-    assert "SLURM jobid" not in local.stdout + local.stderr
+    # 2. the same targets run locally, through the local profile: the same outputs
+    status, local_log = finish(local)
+    assert status == 0, f"local run failed:\n{local_log[-6000:]}"
+    assert "SLURM jobid" not in local_log
     via_slurm, here = comparable_outputs(slurm_dir), comparable_outputs(local_dir)
     assert via_slurm.keys() == here.keys()
     for name in via_slurm:
@@ -175,9 +190,8 @@ def test_workflow_runs_on_slurm_like_locally(cluster, tmp_path):
 
     # 3. a corrupted input: the job fails on SLURM, is resubmitted once, and the run reports the failure
     (slurm_dir / CORRUPTED_INPUT).write_text('{"group": "data", "packages": ')  # a truncated JSON record
-    failed = on_slurm(slurm_dir, cluster, "--retries", "1", *TARGETS)
-    flog = failed.stdout + failed.stderr
-    assert failed.returncode != 0, f"the corrupted input went unnoticed:\n{flog[-4000:]}"
+    status, flog = on_slurm(slurm_dir, cluster, "--retries", "1", *TARGETS)
+    assert status != 0, f"the corrupted input went unnoticed:\n{flog[-4000:]}"
     attempts = [int(j) for j, _, rule in SUBMITTED.findall(flog) if rule == FAILING_RULE]
     assert len(attempts) == 2, f"expected a submission and one retry of {FAILING_RULE}, got {attempts}:\n{flog[-4000:]}"
     for j in attempts:
