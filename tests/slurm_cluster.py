@@ -160,7 +160,7 @@ class SlurmCluster:
                 "TaskPlugin=task/none",
                 "SelectType=select/cons_tres",
                 "SelectTypeParameters=CR_Core_Memory",
-                "SchedulerType=sched/backfill",
+                "SchedulerType=sched/builtin",  # start jobs as soon as they are submitted
                 "ReturnToService=2",
                 "MpiDefault=none",
                 "MailProg=/bin/true",
