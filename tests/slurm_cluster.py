@@ -56,7 +56,8 @@ def system_conf_reason() -> str | None:
     if SYSTEM_CONF.is_symlink() and not SYSTEM_CONF.exists():
         return None  # a dangling link left by an interrupted run: replaced in start()
     if SYSTEM_CONF.exists() or SYSTEM_CONF.is_symlink():
-        return f"{SYSTEM_CONF} already exists: this machine has its own SLURM configuration, which the test will not replace"
+        return (f"{SYSTEM_CONF} already exists (this machine's own SLURM, or another test cluster running now): "
+                "the test will not replace it")
     return None
 
 
