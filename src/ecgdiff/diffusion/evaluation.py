@@ -110,7 +110,9 @@ def emd_vs_steps(cond_prior: Prior, uncond_prior: Prior, db: beat_dataset.BeatDa
         add("unconditional", k, emd_features(gen_u, unc_feat), t_u)
         log.info("K=%d: EMD to test %.3f (conditional) %.3f (unconditional); generation %.1f s + %.1f s", k,
                  rows[-3]["emd"], rows[-1]["emd"], t_c, t_u)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table["steps"] = table["steps"].astype("Int64")
+    return table
 
 
 def plot_emd_vs_steps(table: pd.DataFrame, paths: list[str], provenance: dict[str, Any], noise_std: float) -> None:
@@ -219,6 +221,7 @@ def run_generated_beats_figure(cond_path: str | Path, beats_dir: str | Path, set
     gen = generate(prior, int(settings["steps"]), cond=cond, method=sampler["method"], eta=sampler["eta"],
                    seed=seed, batch_size=sampler["batch_size"])
     gen = gen.reshape(n_ex, int(settings["n_samples"]), *prior.shape)
+    log.info("generated %d beats for each of %d test patients (%d steps)", gen.shape[1], n_ex, int(settings["steps"]))
     prov = prov_mod.make(config, data_hash=db.data_hash, seed=seed, prior=prior.provenance)
     plot_generated_beats(x_test[pick], gen, meta, prior.leads, float(db.manifest.get("fs", prior.fs)),
                          int(db.manifest.get("before", 48)), list(figure_paths), prov, int(settings["steps"]))
