@@ -136,13 +136,16 @@ def plot_emd_vs_steps(table: pd.DataFrame, paths: list[str], provenance: dict[st
         ax.axhline(r["emd"], color=colour, lw=1, label=name)
         ax.axhspan(r["emd"] - r["emd_std"], r["emd"] + r["emd_std"], color=colour, alpha=0.12, lw=0)
     ax.set_xscale("log")
+    ks = sorted(int(k) for k in table["steps"].dropna().unique())
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.set_xlabel("diffusion steps K")
     ax.set_ylabel("EMD (L2 cost on beat + features)")
     n = int(table["n_beats"].iloc[0])
     nb = int(table.loc[table["target"] == "train", "n_batches"].max())
     ax.set_title(f"EMD of generated beats ({n} per set; {nb} training batches)", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))  # room for the provenance footer
     save_figure(fig, paths, provenance)
 
 
@@ -198,7 +201,7 @@ def plot_generated_beats(real: np.ndarray, generated: np.ndarray, meta: pd.DataF
         ax.set_xlabel("ms from R", fontsize=7)
     fig.legend(loc="upper right", fontsize=7)
     fig.suptitle(f"Beats generated with {steps} steps for (sex, age, RR) of test patients", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97))  # room for the provenance footer
     save_figure(fig, paths, provenance)
 
 

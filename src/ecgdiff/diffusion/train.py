@@ -358,7 +358,7 @@ def plot_history(history: pd.DataFrame, variant: str, best_step: int, paths: lis
     ax.set_ylabel("EDM loss")
     ax.set_title(f"{variant} beat prior: training loss")
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))  # room for the provenance footer
     save_figure(fig, paths, provenance)
 
 
