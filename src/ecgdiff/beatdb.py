@@ -202,7 +202,9 @@ def build(source: str, root: str | os.PathLike[str], out_dir: str | os.PathLike[
     manifest = {
         "source": source, "leads": list(lead_set), "fs": params.fs, "before": params.before, "after": params.after,
         "window_ms": [-params.before * 1000.0 / params.fs, params.after * 1000.0 / params.fs],
-        "qrs_window_samples": list(params.qrs_window), "beat_params": _jsonable(params.__dict__),
+        # half-open [start, stop) relative to R, in samples: beats[..., before + start : before + stop]
+        "qrs_window_samples": [params.qrs_window[0], params.qrs_window[1] + 1],
+        "beat_params": _jsonable(params.__dict__),
         "split": {"seed": split_seed, "fractions": fractions, "rule": "keyed SHA-256 of patient_id"},
         "counts": counts, "n_records_seen": n_seen, "n_records_used": len(kept),
         "n_records_rejected": int(len(record_rejects)),

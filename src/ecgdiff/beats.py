@@ -313,18 +313,20 @@ def extract_beats(record: Record, lead_set: Sequence[str], params: BeatParams = 
     out_leads = np.einsum("oi,it->ot", transform, y)
     windows = window_beats(out_leads, peaks[idx], params.before, params.after)
     ok = quality_mask(windows, params.before, params.quality_half_width, params.quality_min_std_mv)
+    flat_leads: set[str] = set()
     if np.any(~ok):
         seg = windows[~ok][..., params.before - params.quality_half_width: params.before + params.quality_half_width + 1]
         flat = seg.std(axis=-1) <= params.quality_min_std_mv
         for i, f in zip(idx[~ok], flat):
             names = [n for n, bad in zip(lead_set, f) if bad]
+            flat_leads.update(names)
             rejects.append({"record_id": rid, "beat_index": int(i), "stage": "quality",
                             "reason": f"flat lead(s) {','.join(names)}: std <= {params.quality_min_std_mv} mV "
                                       f"within +-{params.quality_half_width} samples of R"})
+    if not np.any(ok):
+        raise RecordError(rid, f"no beat passed the checks ({len(peaks)} R peaks detected; {int((~ok).sum())} "
+                               f"failed the quality check, flat lead(s) {', '.join(sorted(flat_leads)) or '-'})")
     idx, windows = idx[ok], windows[ok]
-    if len(idx) == 0:
-        raise RecordError(rid, f"no beat passed the checks ({len(peaks)} R peaks detected; "
-                               f"{int((~ok).sum())} failed the quality check)")
     beats, scales = normalise(windows, params.before, params.qrs_window)
     rr_ms = (peaks[idx] - peaks[idx - 1]) * 1000.0 / params.fs
     return RecordBeats(record_id=rid, beats=beats.astype(np.float32), scales=scales.astype(np.float32),

@@ -12,7 +12,9 @@ A beat database is a folder holding
   (``beat_index`` empty for a whole record; ``stage`` one of ``read``, ``metadata``, ``label``, ``beats``
   for records, ``window``, ``quality`` for beats);
 - ``splits.csv``: the patient-level split manifest: ``patient_id, split``;
-- ``manifest.json``: leads, fs, window, counts, the SHA-256 of each file above, ``data_hash``
+- ``manifest.json``: leads, fs, window (``before``, ``after``), ``qrs_window_samples`` (the normalisation
+  window, half-open ``[start, stop)`` relative to R: ``beats[..., before + start : before + stop]`` has a
+  maximum absolute value of 1 in every lead), counts, the SHA-256 of each file above, ``data_hash``
   (hash of the beat and metadata files: what every downstream output records as its data
   provenance) and the provenance of the build.
 

@@ -68,13 +68,15 @@ import pandas as pd
 from scipy import special
 
 from . import leads as L
-from .io import atomic_path, read_json, sha256_json, write_json
+from .io import atomic_path, read_json, write_json
 from .records import Record, RecordError
+from .synthetic_config import MODEL_VERSION, SyntheticConfig, cohort_hash
+
+__all__ = ["MODEL_VERSION", "SyntheticConfig", "cohort_hash", "write_cohort", "read_cohort", "simulate_cohort",
+           "simulate_one", "ecgsyn_leads", "neurokit_multileads"]
 
 log = logging.getLogger(__name__)
 
-#: Bump when the simulator's output changes for the same configuration (it is part of the cohort hash).
-MODEL_VERSION = "1"
 SOURCE = "synthetic"
 
 #: Wave order of the waveform model. ``ST`` is zero except in the MI group.
@@ -102,42 +104,6 @@ METADATA_COLUMNS: tuple[str, ...] = (
     "hr_bpm", "hr_std_bpm", "qtc_ms", "qrs_ms", "pr_ms", "axis_deg", "st_mv",
     "powerline_hz", "noise_uv", "n_beats", "r_peaks",
 )
-
-
-@dataclass(frozen=True)
-class SyntheticConfig:
-    """Size and seed of the cohort (config section ``data.synthetic``)."""
-
-    n_patients: int = 240
-    abnormal_fraction: float = 0.15
-    duration_s: float = 10.0
-    fs: float = 500.0
-    seed: int = 0
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | None) -> SyntheticConfig:
-        cfg = dict(cfg or {})
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = set(cfg) - known
-        if unknown:
-            raise ValueError(f"unknown data.synthetic keys {sorted(unknown)}; known: {sorted(known)}")
-        out = cls(**{k: type(getattr(cls, k))(v) for k, v in cfg.items()})
-        if out.n_patients < 1:
-            raise ValueError("data.synthetic.n_patients must be >= 1")
-        if not 0.0 <= out.abnormal_fraction <= 1.0:
-            raise ValueError("data.synthetic.abnormal_fraction must lie in [0, 1]")
-        if out.fs < 130:
-            raise ValueError("data.synthetic.fs must be >= 130 Hz (the 60 Hz interference must be representable)")
-        if out.duration_s < 3:
-            raise ValueError("data.synthetic.duration_s must be >= 3 s")
-        return out
-
-
-def cohort_hash(cfg: Mapping[str, Any] | SyntheticConfig | None) -> str:
-    """Short hash of the resolved synthetic configuration and :data:`MODEL_VERSION` (names the cohort folder)."""
-    if not isinstance(cfg, SyntheticConfig):
-        cfg = SyntheticConfig.from_config(cfg)
-    return sha256_json({"model_version": MODEL_VERSION, **asdict(cfg)})[:16]
 
 
 # ----------------------------------------------------------------------------- the ECGSYN solution
@@ -438,21 +404,34 @@ def simulate_patient(patient: Patient, params: Mapping[str, Any], duration_s: fl
     return signal, peaks, (qt * 1000.0)[inside][: len(peaks)]
 
 
-def simulate_cohort(cfg: SyntheticConfig) -> Iterator[tuple[Patient, np.ndarray, np.ndarray]]:
-    """Yield ``(patient, signal [12, n], true R peaks)`` for every patient, deterministically for ``cfg.seed``.
-
-    Exactly ``round(n_patients * abnormal_fraction)`` patients are in the MI group, chosen by a seeded
-    permutation; each patient's own random stream is child ``i`` of the seed's ``SeedSequence``.
-    """
-    root = np.random.SeedSequence([cfg.seed, 0x5EC6])
-    label_rng, *children = [np.random.default_rng(s) for s in root.spawn(cfg.n_patients + 1)]
+def cohort_labels(cfg: SyntheticConfig) -> list[str]:
+    """Label of every patient: exactly ``round(n_patients * abnormal_fraction)`` are ``mi``, chosen by a
+    permutation seeded by ``cfg.seed``."""
     n_mi = int(round(cfg.n_patients * cfg.abnormal_fraction))
     mi = np.zeros(cfg.n_patients, bool)
-    mi[label_rng.permutation(cfg.n_patients)[:n_mi]] = True
-    for i, rng in enumerate(children):
-        patient, params = draw_patient(i, "mi" if mi[i] else "healthy", rng)
-        signal, peaks, _ = simulate_patient(patient, params, cfg.duration_s, cfg.fs, rng)
-        yield patient, signal, peaks
+    mi[_streams(cfg, 0).permutation(cfg.n_patients)[:n_mi]] = True
+    return ["mi" if m else "healthy" for m in mi]
+
+
+def _streams(cfg: SyntheticConfig, k: int) -> np.random.Generator:
+    """Random stream ``k`` of the cohort: 0 for the labels, ``i + 1`` for patient ``i`` (independent of the
+    number of patients, so that each patient depends only on the seed, its index and its label)."""
+    return np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x5EC6, k]))
+
+
+def simulate_one(cfg: SyntheticConfig, index: int, label: str) -> tuple[Patient, np.ndarray, np.ndarray]:
+    """Patient ``index`` of the cohort with the given label: ``(patient, signal [12, n], true R peaks)``."""
+    rng = _streams(cfg, index + 1)
+    patient, params = draw_patient(index, label, rng)
+    signal, peaks, _ = simulate_patient(patient, params, cfg.duration_s, cfg.fs, rng)
+    return patient, signal, peaks
+
+
+def simulate_cohort(cfg: SyntheticConfig) -> Iterator[tuple[Patient, np.ndarray, np.ndarray]]:
+    """Yield ``(patient, signal [12, n], true R peaks)`` for every patient, deterministically for ``cfg.seed``
+    (labels by :func:`cohort_labels`, each patient from its own random stream)."""
+    for i, label in enumerate(cohort_labels(cfg)):
+        yield simulate_one(cfg, i, label)
 
 
 # ----------------------------------------------------------------------------- disk
@@ -461,62 +440,67 @@ def cohort_dir(resources_dir: str | os.PathLike[str], cfg: Mapping[str, Any] | S
     return Path(resources_dir) / SOURCE / cohort_hash(cfg)
 
 
-def write_cohort(root: str | os.PathLike[str], cfg: Mapping[str, Any] | SyntheticConfig | None,
-                 provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Simulate the cohort and write it under ``root`` (WFDB records, ``metadata.csv``, ``cohort.json`` last).
-
-    Returns the content of ``cohort.json``.
-    """
+def _write_one(cfg: SyntheticConfig, index: int, label: str, rec_dir: str) -> tuple[dict[str, Any], float]:
+    """Simulate patient ``index`` and write its WFDB record and annotation; return its metadata row and
+    the simulation time (s)."""
     import wfdb
+
+    t0 = time.perf_counter()
+    patient, signal, peaks = simulate_one(cfg, index, label)
+    t_sim = time.perf_counter() - t0
+    name = patient.name
+    sex_word = "Male" if patient.sex == "M" else "Female"
+    wfdb.wrsamp(name, fs=cfg.fs, units=["mV"] * len(L.STANDARD_12), sig_name=list(L.STANDARD_12),
+                p_signal=signal.T, fmt=["16"] * len(L.STANDARD_12),
+                comments=[f"Age: {patient.age:g}", f"Sex: {sex_word}", f"Label: {patient.label}",
+                          "Simulated ECG (ecgdiff synthetic cohort): not patient data"],
+                write_dir=rec_dir)
+    wfdb.wrann(name, "atr", sample=peaks.astype(np.int64), symbol=["N"] * len(peaks), fs=cfg.fs, write_dir=rec_dir)
+    row = {
+        "record": f"records/{name}", "record_id": f"{SOURCE}/{name}", "patient_id": f"{SOURCE}/{name}",
+        "age": patient.age, "sex": patient.sex, "label": patient.label, "fs": cfg.fs,
+        "n_samples": signal.shape[1], "hr_bpm": round(patient.hr_bpm, 2),
+        "hr_std_bpm": round(patient.hr_std_bpm, 3), "qtc_ms": round(patient.qtc_ms, 2),
+        "qrs_ms": round(patient.qrs_ms, 2), "pr_ms": round(patient.pr_ms, 2),
+        "axis_deg": round(patient.axis_deg, 1), "st_mv": round(patient.st_mv, 4),
+        "powerline_hz": patient.powerline_hz, "noise_uv": round(patient.noise_uv, 2),
+        "n_beats": len(peaks), "r_peaks": " ".join(str(int(p)) for p in peaks),
+    }
+    return row, t_sim
+
+
+def write_cohort(root: str | os.PathLike[str], cfg: Mapping[str, Any] | SyntheticConfig | None,
+                 provenance: Mapping[str, Any] | None = None, workers: int = 1) -> dict[str, Any]:
+    """Simulate the cohort and write it under ``root`` (WFDB records, ``metadata.csv``, ``cohort.json`` last),
+    with ``workers`` processes (the files do not depend on it). Returns the content of ``cohort.json``."""
+    import concurrent.futures as cf
 
     if not isinstance(cfg, SyntheticConfig):
         cfg = SyntheticConfig.from_config(cfg)
     root = Path(root)
     rec_dir = root / "records"
     rec_dir.mkdir(parents=True, exist_ok=True)
-    rows = []
-    t_sim = 0.0
     t_start = time.perf_counter()
-    gen = simulate_cohort(cfg)
-    while True:
-        t0 = time.perf_counter()
-        try:
-            patient, signal, peaks = next(gen)
-        except StopIteration:
-            break
-        t_sim += time.perf_counter() - t0
-        name = patient.name
-        sex_word = "Male" if patient.sex == "M" else "Female"
-        wfdb.wrsamp(name, fs=cfg.fs, units=["mV"] * len(L.STANDARD_12), sig_name=list(L.STANDARD_12),
-                    p_signal=signal.T, fmt=["16"] * len(L.STANDARD_12),
-                    comments=[f"Age: {patient.age:g}", f"Sex: {sex_word}", f"Label: {patient.label}",
-                              "Simulated ECG (ecgdiff synthetic cohort): not patient data"],
-                    write_dir=str(rec_dir))
-        wfdb.wrann(name, "atr", sample=peaks.astype(np.int64), symbol=["N"] * len(peaks), fs=cfg.fs,
-                   write_dir=str(rec_dir))
-        rows.append({
-            "record": f"records/{name}", "record_id": f"{SOURCE}/{name}", "patient_id": f"{SOURCE}/{name}",
-            "age": patient.age, "sex": patient.sex, "label": patient.label, "fs": cfg.fs,
-            "n_samples": signal.shape[1], "hr_bpm": round(patient.hr_bpm, 2),
-            "hr_std_bpm": round(patient.hr_std_bpm, 3), "qtc_ms": round(patient.qtc_ms, 2),
-            "qrs_ms": round(patient.qrs_ms, 2), "pr_ms": round(patient.pr_ms, 2),
-            "axis_deg": round(patient.axis_deg, 1), "st_mv": round(patient.st_mv, 4),
-            "powerline_hz": patient.powerline_hz, "noise_uv": round(patient.noise_uv, 2),
-            "n_beats": len(peaks), "r_peaks": " ".join(str(int(p)) for p in peaks),
-        })
-    meta = pd.DataFrame(rows, columns=list(METADATA_COLUMNS))
+    jobs = [(cfg, i, label, str(rec_dir)) for i, label in enumerate(cohort_labels(cfg))]
+    if workers > 1:
+        with cf.ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_write_one, *zip(*jobs), chunksize=8))
+    else:
+        results = [_write_one(*job) for job in jobs]
+    meta = pd.DataFrame([r for r, _ in results], columns=list(METADATA_COLUMNS))
+    t_sim = float(sum(t for _, t in results))
     with atomic_path(root / "metadata.csv") as tmp:
         meta.to_csv(tmp, index=False)
     info = {
         "source": SOURCE, "model_version": MODEL_VERSION, "config": asdict(cfg), "cohort_hash": cohort_hash(cfg),
         "n_patients": int(len(meta)), "n_mi": int((meta["label"] == "mi").sum()),
-        "simulation_s": round(t_sim, 3), "total_s": round(time.perf_counter() - t_start, 3),
+        "simulation_cpu_s": round(t_sim, 3), "total_s": round(time.perf_counter() - t_start, 3), "workers": workers,
         "leads": list(L.STANDARD_12), "note": "simulated ECGs, not patient data",
         "provenance": dict(provenance or {}),
     }
     write_json(root / "cohort.json", info)
-    log.info("synthetic cohort: %d patients (%d MI) simulated in %.1f s, written in %.1f s to %s",
-             info["n_patients"], info["n_mi"], t_sim, info["total_s"], root)
+    log.info("synthetic cohort: %d patients (%d MI) in %.1f s with %d worker(s) (simulation %.1f s of it) to %s",
+             info["n_patients"], info["n_mi"], info["total_s"], workers, t_sim, root)
     return info
 
 

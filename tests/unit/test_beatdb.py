@@ -82,7 +82,9 @@ def test_build_writes_a_loadable_database(cohort, tmp_path):
     assert sp[lab[lab == "healthy"].index].isin(["train", "cv", "test"]).all()
     assert (db.meta.set_index("patient_id")["split"] == sp.reindex(db.meta["patient_id"]).to_numpy()).all()
     # beats: normalised during the QRS, RR positive, R at index 48
-    qrs = np.abs(np.asarray(db.beats)[..., 48 - 15: 48 + 16]).max(axis=-1)
+    start, stop = db.manifest["qrs_window_samples"]
+    assert (start, stop) == (-15, 16)
+    qrs = np.abs(np.asarray(db.beats)[..., 48 + start: 48 + stop]).max(axis=-1)
     np.testing.assert_allclose(qrs, 1.0, rtol=1e-6)
     assert (db.meta["rr_ms"] > 250).all() and (db.meta["rr_ms"] < 2000).all()
     assert man["n_records_seen"] == 8 and man["rejected_records_by_stage"].get("read") == 1

@@ -172,3 +172,18 @@ def test_metadata_matches_patients(cohort_dir):
     mi = meta[meta["label"] == "mi"]
     assert (mi["st_mv"] > 0).all() and (meta.loc[meta["label"] == "healthy", "st_mv"] == 0).all()
     assert meta["n_beats"].tolist() == [len(s.split()) for s in meta["r_peaks"]]
+
+
+@pytest.mark.slow
+def test_parallel_writing_gives_identical_files(cohort_dir, tmp_path):
+    S.write_cohort(tmp_path, SMALL, workers=2)
+    for f in ("metadata.csv", "records/S0001.dat", "records/S0007.hea", "records/S0012.atr"):
+        assert (tmp_path / f).read_bytes() == (cohort_dir / f).read_bytes()
+
+
+def test_patients_do_not_depend_on_cohort_size():
+    a = S.simulate_one(SMALL, 3, "healthy")
+    b = S.simulate_one(S.SyntheticConfig(n_patients=50, abnormal_fraction=0.25, duration_s=6, fs=250, seed=3),
+                       3, "healthy")
+    assert a[0] == b[0]
+    np.testing.assert_array_equal(a[1], b[1])

@@ -5,7 +5,7 @@
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-from ecgdiff.synthetic import cohort_hash  # noqa: E402  (names the cohort folder by its configuration)
+from ecgdiff.synthetic_config import cohort_hash  # noqa: E402  (standard library only)
 
 SYNTHETIC_DIR = f"{RES}/synthetic/{cohort_hash(config['data']['synthetic'])}"
 SYNTHETIC_COHORT = f"{SYNTHETIC_DIR}/cohort.json"
@@ -31,7 +31,7 @@ rule synthetic_cohort:
         log("data/synthetic_cohort.log"),
     conda:
         ENV_DATA
-    threads: 1
+    threads: 2
     resources:
         mem_mb=2000,
         runtime=15,
