@@ -199,7 +199,7 @@ def plot_generated_beats(real: np.ndarray, generated: np.ndarray, meta: pd.DataF
                 ax.set_ylabel(lead, fontsize=8, rotation=0, ha="right", va="center")
     for ax in axes[-1]:
         ax.set_xlabel("ms from R", fontsize=7)
-    fig.legend(loc="upper right", fontsize=7)
+    axes[0, 0].legend(loc="upper right", fontsize=6, framealpha=0.7)
     fig.suptitle(f"Beats generated with {steps} steps for (sex, age, RR) of test patients", fontsize=10)
     fig.tight_layout(rect=(0, 0.03, 1, 0.97))  # room for the provenance footer
     save_figure(fig, paths, provenance)
