@@ -12,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+import textwrap  # noqa: E402
+
 from .io import atomic_path  # noqa: E402
 from .provenance import footer  # noqa: E402
 
@@ -24,7 +26,7 @@ def save_figure(fig: "plt.Figure", paths: Sequence[str | os.PathLike[str]], prov
     figure can never be mistaken for one computed on patient data.
     """
     if provenance:
-        fig.text(0.5, 0.002, footer(provenance), ha="center", va="bottom", fontsize=6, color="0.35", wrap=True)
+        _add_footer(fig, footer(provenance))
     for path in paths:
         path = os.fspath(path)
         ext = os.path.splitext(path)[1].lower()
@@ -39,3 +41,17 @@ def save_figure(fig: "plt.Figure", paths: Sequence[str | os.PathLike[str]], prov
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", metadata=meta or None, format=ext.lstrip(".") or None)
     plt.close(fig)
+
+
+def _add_footer(fig: "plt.Figure", text: str, fontsize: float = 6.0) -> None:
+    """Put ``text`` under everything already drawn (axis labels included), wrapped to the figure's width.
+
+    The saved image uses a tight bounding box, which grows to include the footer, so it never overlaps
+    the figure's content whatever its layout.
+    """
+    renderer = fig.canvas.get_renderer()
+    bottom_in = fig.get_tightbbox(renderer).y0  # inches, may be below 0 when labels stick out
+    width_in, height_in = fig.get_size_inches()
+    chars = max(40, int(width_in * 72 / (0.5 * fontsize)))
+    fig.text(0.5, (bottom_in - 0.05) / height_in, "\n".join(textwrap.wrap(text, chars)),
+             ha="center", va="top", fontsize=fontsize, color="0.35")
