@@ -72,3 +72,26 @@ def ddim_coefficient(v: float, v_next: float, noise_std: float) -> float:
 def ddim_mean(x: torch.Tensor, x0: torch.Tensor, v: float, v_next: float, noise_std: float) -> torch.Tensor:
     """Mean of the inference step from level ``v`` to ``v_next`` given the denoised estimate ``x0``."""
     return x0 + ddim_coefficient(v, v_next, noise_std) * (x - x0)
+
+
+def sample_training_sigmas(n: int, generator: torch.Generator | None = None, p_mean: float = P_MEAN,
+                           p_std: float = P_STD, device: torch.device | str | None = None,
+                           dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``n`` training noise levels drawn from EDM's importance law ``log(sigma) ~ N(p_mean, p_std^2)``.
+
+    Drawn on the generator's device (CPU by default) and moved to ``device``, so that a seeded CPU
+    generator gives the same levels whatever device trains the model.
+    """
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    z = torch.randn(n, generator=generator, device=gen_device, dtype=torch.float32)
+    return (p_mean + p_std * z).exp().to(device=device, dtype=dtype)
+
+
+def stratified_training_sigmas(n: int, p_mean: float = P_MEAN, p_std: float = P_STD,
+                               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``n`` fixed noise levels at the quantiles ``(j + 1/2) / n`` of the training law (low-variance loss estimates)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    q = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    z = torch.special.ndtri(q)
+    return (p_mean + p_std * z).exp().to(dtype)

@@ -1,0 +1,172 @@
+"""A trained beat prior as the rest of the package sees it: a denoiser ``D(x, sigma)`` plus its metadata.
+
+    >>> prior = load_prior("results/synthetic/models/prior_conditional.pt")
+    >>> cond = prior.condition(age=[63, 41], sex=["M", "F"], rr_ms=[820, 1010])   # [P=2, 4]
+    >>> D = prior.denoiser(cond)
+    >>> x = torch.randn(2 * 50, *prior.shape) * 80            # 50 particles per patient, patient-major
+    >>> x0_hat = D(x, torch.full((100,), 80.0))                # [100, L, T]
+
+Checkpoint files (written by :func:`ecgdiff.diffusion.train.save_prior`) hold the preconditioned
+network's raw and EMA weights, the model configuration, the lead set, the beat length and sampling
+rate, the beat database's hash and the provenance of the training run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..runtime import pick_device
+from . import conditioning
+from .precond import EDMPrecond, as_batch_sigma
+from .unet1d import UNet1D, UNetConfig
+
+#: Format tag of prior checkpoint files.
+FORMAT = "ecgdiff-prior/1"
+
+Denoiser = Callable[[torch.Tensor, "torch.Tensor | float"], torch.Tensor]
+
+
+def build_model(model_config: dict[str, Any], sigma_data: float) -> EDMPrecond:
+    """The preconditioned network described by a checkpoint's ``model_config``."""
+    return EDMPrecond(UNet1D(UNetConfig(**model_config)), sigma_data=sigma_data)
+
+
+class Prior:
+    """A trained EDM beat prior (EMA weights, eval mode, frozen parameters) on one device."""
+
+    def __init__(self, model: EDMPrecond, meta: dict[str, Any], device: torch.device, autocast: bool = False,
+                 path: str | os.PathLike[str] | None = None) -> None:
+        self.model = model.to(device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.meta = meta
+        self.device = device
+        self.autocast = bool(autocast) and device.type == "cuda"
+        self.path = Path(path) if path is not None else None
+
+    # ---------------------------------------------------------------- metadata
+    @property
+    def leads(self) -> tuple[str, ...]:
+        """Lead names, in the order of the beat's first axis."""
+        return tuple(self.meta["leads"])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(L, T)``: leads and samples of one beat."""
+        cfg = self.meta["model_config"]
+        return int(cfg["leads"]), int(cfg["length"])
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.meta["conditional"])
+
+    @property
+    def fs(self) -> float:
+        return float(self.meta["fs"])
+
+    @property
+    def data_hash(self) -> str:
+        return str(self.meta.get("data_hash"))
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """Provenance of the training run (config hash, data hash, code version, seed, ...) and the checkpoint's step."""
+        prov = dict(self.meta.get("provenance") or {})
+        prov.update(best_step=self.meta.get("best_step"), best_cv_loss=self.meta.get("best_cv_loss"),
+                    final_step=self.meta.get("final_step"), variant=self.meta.get("variant"))
+        if self.path is not None:
+            prov["checkpoint"] = str(self.path)
+        return prov
+
+    # ---------------------------------------------------------------- conditioning
+    def condition(self, age: Sequence[float] | np.ndarray, sex: Sequence[str] | np.ndarray,
+                  rr_ms: Sequence[float] | np.ndarray) -> torch.Tensor:
+        """Conditioning vectors ``[P, 4]`` on the prior's device (see :mod:`.conditioning`)."""
+        return torch.from_numpy(conditioning.encode(age, sex, rr_ms)).to(self.device)
+
+    def condition_meta(self, meta: pd.DataFrame) -> torch.Tensor:
+        """Conditioning vectors ``[P, 4]`` of beat-metadata rows (columns age, sex, rr_ms)."""
+        return torch.from_numpy(conditioning.encode_meta(meta)).to(self.device)
+
+    # ---------------------------------------------------------------- the denoiser
+    def denoiser(self, cond: torch.Tensor | np.ndarray | pd.DataFrame | None = None,
+                 grad: bool | None = None) -> Denoiser:
+        """The denoiser ``D(x, sigma) -> x0_hat`` (VE/EDM convention ``x = x0 + sigma * eps``).
+
+        ``x`` is ``[B, L, T]``; ``sigma`` a scalar, a 0-d/1-element tensor or ``[B]``. The output has
+        ``x``'s shape, dtype and device.
+
+        Conditioning (conditional priors; an unconditional prior takes ``cond=None``): ``cond`` is
+        ``[c]`` (one patient: used for every row) or ``[P, c]`` for ``P`` patients (also a metadata
+        table, encoded by :func:`.conditioning.encode_meta`). With ``P`` patients, ``B`` must be a
+        multiple ``P * n`` and the rows of ``x`` are **patient-major**: rows ``p*n .. p*n + n - 1``
+        belong to patient ``p``; each patient's vector is repeated ``n`` times with
+        ``cond.repeat_interleave(n, dim=0)``. The posterior samplers lay out their particles that way.
+
+        Gradients: with ``grad=None`` (default) the network runs under ``torch.no_grad`` unless ``x``
+        requires grad, in which case gradients flow to ``x`` (the network's own parameters stay frozen).
+        ``grad=True``/``False`` forces either behaviour. The network runs in eval mode with the EMA
+        weights, on the prior's device (inputs are moved there and outputs moved back), in bfloat16
+        autocast on CUDA when the prior was loaded with ``autocast=True``.
+        """
+        c = self._prepare_cond(cond)
+
+        def D(x: torch.Tensor, sigma: torch.Tensor | float) -> torch.Tensor:
+            if x.ndim != 3 or tuple(x.shape[1:]) != self.shape:
+                raise ValueError(f"expected x of shape [B, {self.shape[0]}, {self.shape[1]}], got {list(x.shape)}")
+            b = x.shape[0]
+            xd = x.to(self.device, torch.float32)
+            s = as_batch_sigma(sigma.to(self.device) if isinstance(sigma, torch.Tensor) else sigma, b,
+                               self.device, torch.float32)
+            cb = None
+            if c is not None:
+                p = c.shape[0]
+                if b % p:
+                    raise ValueError(f"batch of {b} rows is not a multiple of the {p} conditioning rows "
+                                     "(expected patient-major rows, n per patient)")
+                cb = c.repeat_interleave(b // p, dim=0) if p != b else c
+            want_grad = (x.requires_grad and torch.is_grad_enabled()) if grad is None else bool(grad)
+            with torch.set_grad_enabled(want_grad), \
+                    torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast):
+                out = self.model(xd, s, cb)
+            return out.to(device=x.device, dtype=x.dtype)
+
+        return D
+
+    def _prepare_cond(self, cond: torch.Tensor | np.ndarray | pd.DataFrame | None) -> torch.Tensor | None:
+        if not self.conditional:
+            if cond is not None:
+                raise ValueError("this prior is unconditional: call denoiser() without conditioning")
+            return None
+        if cond is None:
+            raise ValueError("this prior is conditional: denoiser() needs conditioning vectors "
+                             "(Prior.condition(age, sex, rr_ms))")
+        if isinstance(cond, pd.DataFrame):
+            cond = conditioning.encode_meta(cond)
+        c = torch.as_tensor(cond, dtype=torch.float32).to(self.device)
+        if c.ndim == 1:
+            c = c.unsqueeze(0)
+        if c.ndim != 2 or c.shape[1] != conditioning.COND_DIM:
+            raise ValueError(f"conditioning must be [P, {conditioning.COND_DIM}], got {list(c.shape)}")
+        return c
+
+
+def load_prior(path: str | os.PathLike[str], device: str | torch.device = "auto", autocast: bool = False,
+               weights: str = "ema") -> Prior:
+    """Load a prior checkpoint written by training (``weights``: ``'ema'`` (default) or ``'raw'``)."""
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if blob.get("format") != FORMAT:
+        raise ValueError(f"{path}: not an ecgdiff prior checkpoint (format {blob.get('format')!r}, expected {FORMAT!r})")
+    model = build_model(blob["model_config"], blob["sigma_data"])
+    key = {"ema": "ema_state_dict", "raw": "state_dict"}[weights]
+    model.load_state_dict(blob[key])
+    meta = {k: v for k, v in blob.items() if k not in ("state_dict", "ema_state_dict")}
+    return Prior(model, meta, dev, autocast=autocast, path=path)
