@@ -151,7 +151,12 @@ def per_lead_sigma(mask: np.ndarray, sigma_leads: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- shard files
 def save_shard(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
     """Write a shard: ``arrays`` (numpy, first axis = the shard's patients where per-patient) and JSON ``meta``."""
-    payload = {k: np.asarray(v) for k, v in arrays.items()}
+    payload = {}
+    for k, v in arrays.items():
+        a = np.asarray(v)
+        if a.dtype == object:  # pandas strings: store as fixed-width unicode (no pickles in shard files)
+            a = a.astype(str)
+        payload[k] = a
     payload["__meta__"] = np.array(json.dumps(dict(meta, format=SHARD_FORMAT), sort_keys=True,
                                               default=eio._json_default))
     with eio.atomic_path(path, suffix=".npz") as tmp:

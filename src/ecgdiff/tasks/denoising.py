@@ -50,6 +50,12 @@ def patients(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFra
     return common.one_beat_per_patient(db, "test", int(config["seed"]), settings(config)["n_patients"])
 
 
+def simulate_observation(x: np.ndarray, noise_mean: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy beats ``y = x + sigma_l * eps`` with ``sigma [P, L] ~ Exponential(mean noise_mean)`` per lead."""
+    sigma = rng.exponential(noise_mean, size=x.shape[:2])
+    return x + sigma[:, :, None] * rng.standard_normal(x.shape), sigma
+
+
 def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int,
               n_shards: int) -> dict[str, np.ndarray]:
     """Noise, estimate, sample and score the shard's patients; returns the shard's arrays."""
@@ -59,10 +65,8 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
     x = beats[idx].astype(np.float64)
     meta = meta.iloc[idx].reset_index(drop=True)
     seed = common.shard_seed(int(config["seed"]), TASK, shard)
-    rng = np.random.default_rng(seed)
     P, L, T = x.shape
-    sigma_true = rng.exponential(float(s["noise_mean"]), size=(P, L))
-    y_full = x + sigma_true[:, :, None] * rng.standard_normal(x.shape)
+    y_full, sigma_true = simulate_observation(x, float(s["noise_mean"]), np.random.default_rng(seed))
     obs = LinearObservation.from_mask(np.ones((L, T), dtype=bool))
     provider = provider_factory(config["tasks"].get("sampler", "mcgdiff"))
     gen = common.generator(seed)

@@ -133,7 +133,9 @@ class PosteriorSampler:
         name: sampler name (``mcgdiff``, ``dps``, ...).
         options: sampler options (``config["inverse"][name]`` merged with the task's overrides).
         n_mle: iterations of the noise-level estimation (paper algorithm 2).
-        mle_options: options of the noise-level estimation.
+        mle_options: options of :func:`ecgdiff.inverse.estimate_noise_batch` (runs, particles, SMC options).
+        max_rows: at most this many states per denoiser call: the samples are drawn in consecutive
+            chunks of ``max_rows // (P * particles)`` (``None``: all at once).
     """
 
     prior: Any
@@ -141,6 +143,7 @@ class PosteriorSampler:
     options: dict[str, Any] = field(default_factory=dict)
     n_mle: int = 10
     mle_options: dict[str, Any] = field(default_factory=dict)
+    max_rows: int | None = None
 
     def __post_init__(self) -> None:
         from ..inverse import get_sampler
@@ -157,25 +160,31 @@ class PosteriorSampler:
         return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.device)
 
     def estimate_sigma(self, cond, y, obs, generator):
-        from ..inverse import estimate_noise
+        from ..inverse import estimate_noise_batch
 
         if self.n_mle <= 0:
             raise ValueError("noise-level estimation requested with n_mle = 0")
-        out = estimate_noise(self._denoiser(cond), self._tensor(y), obs.to_operator(len(y), self.device),
-                             groups=torch.as_tensor(obs.groups, device=self.device), n_iter=self.n_mle,
-                             generator=generator, sampler=self.sampler, **self.mle_options)
+        out = estimate_noise_batch(self._denoiser(cond), self._tensor(y), obs.to_operator(len(y), self.device),
+                                   groups=torch.as_tensor(obs.groups), n_iter=self.n_mle, generator=generator,
+                                   **self.mle_options)
         return out.detach().cpu().numpy().astype(np.float64)
 
     def sample(self, cond, y, obs, sigma, n_samples, generator):
-        out = self.sampler.sample_batch(self._denoiser(cond), self._tensor(y), obs.to_operator(len(y), self.device),
-                                        self._tensor(sigma), int(n_samples), generator)
-        return out.detach().cpu().numpy().astype(np.float32)
+        P = len(y)
+        per_sample = P * int(getattr(self.sampler, "particles", 1))
+        chunk = n_samples if not self.max_rows else max(1, int(self.max_rows) // per_sample)
+        den = self._denoiser(cond)
+        op = obs.to_operator(P, self.device)
+        yt, st = self._tensor(y), self._tensor(sigma)
+        parts = [self.sampler.sample_batch(den, yt, op, st, min(chunk, n_samples - i), generator)
+                 .detach().cpu().numpy().astype(np.float32) for i in range(0, int(n_samples), chunk)]
+        return np.concatenate(parts, axis=1)
 
 
 def make_sampler(prior: Any, name: str, options: Mapping[str, Any] | None = None, n_mle: int = 10,
-                 mle_options: Mapping[str, Any] | None = None) -> PosteriorSampler:
+                 mle_options: Mapping[str, Any] | None = None, max_rows: int | None = None) -> PosteriorSampler:
     """A :class:`PosteriorSampler` for ``prior`` and sampler ``name``."""
-    return PosteriorSampler(prior, name, dict(options or {}), int(n_mle), dict(mle_options or {}))
+    return PosteriorSampler(prior, name, dict(options or {}), int(n_mle), dict(mle_options or {}), max_rows)
 
 
 def sample_with_estimated_noise(provider: SamplesProvider, cond: np.ndarray | None, y: np.ndarray,
