@@ -66,3 +66,14 @@ def make_database(folder, n_patients: int = 40, beats_per_patient: int = 4, seed
 @pytest.fixture(scope="session")
 def beat_db(tmp_path_factory):
     return make_database(tmp_path_factory.mktemp("beats"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread():
+    """Tiny models run fastest on one thread (and do not fight other jobs for the cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
