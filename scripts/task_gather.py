@@ -6,7 +6,9 @@ from ecgdiff.tasks import gather
 
 snakemake = snakemake  # noqa: F821  (injected by Snakemake)
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-outputs = {key: value for key, value in snakemake.output.items()}
-outputs.update(snakemake.params.figure_stems)
+outputs = dict(snakemake.output.items())
+# figures are written as <stem>.png and <stem>.pdf: the task functions take the stem
+outputs.update({key[: -len("_png")]: path[: -len(".png")] for key, path in snakemake.output.items()
+                if key.endswith("_png")})
 gather(snakemake.params.task, snakemake.params.beats_dir, list(snakemake.input.shards), snakemake.config, outputs)
-logging.info("wrote %s", ", ".join(outputs.values()))
+logging.info("wrote %s", ", ".join(snakemake.output))

@@ -279,3 +279,51 @@ def test_particles_units_and_table(tmp_path):
     assert sorted(r["particles"] for r in requests) == [1, 4, 16, 16]
     assert table["particles"].tolist() == [1, 4, 16] and table["reference_floor"].tolist() == [False, False, True]
     assert (table["emd"] > 0).all()
+
+
+# --------------------------------------------------------------------------- with the real MCGdiff sampler
+def mcgdiff_config(**tasks):
+    config = make_config(**tasks)
+    config["inverse"] = {}
+    config["tasks"].update(n_mle=6, sampler_options={"mcgdiff": {"particles": 32, "steps": 20, "noise_runs": 4}})
+    return config
+
+
+@pytest.mark.slow
+def test_missing_leads_with_mcgdiff_approaches_the_exact_posterior(tmp_path):
+    from ecgdiff import tasks
+
+    prior = GaussianBeatPrior(length=24)
+    db = make_db(tmp_path / "db", prior, {"train": 2, "test": 4, "mi": 2})
+    config = mcgdiff_config(missing_leads={"n_patients": 4, "n_samples": 64, "leads": ["V2"], "settings": ["single"]})
+    arrays = missing_leads.run_shard(db, tasks.provider_factory(prior, config, "missing_leads"), config, 0, 1)
+    exact = missing_leads.run_shard(db, exact_factory(prior)[0], config, 0, 1)
+    r2_mcg, r2_exact = arrays["r2__single:V2__mcgdiff"][:, 0], exact["r2__single:V2__mcgdiff"][:, 0]
+    assert r2_exact.mean() > 0.8
+    assert r2_mcg.mean() == pytest.approx(r2_exact.mean(), abs=0.08)
+    # noise-free observations: the estimated noise levels shrink from their initial value 1
+    assert arrays["sigma__single:V2"].max() < 0.2
+
+
+@pytest.mark.slow
+def test_particles_with_mcgdiff_more_particles_closer_to_reference(tmp_path):
+    from ecgdiff import tasks
+
+    prior = GaussianBeatPrior(length=16)
+    db = make_db(tmp_path / "db", prior, {"train": 2, "test": 2, "mi": 2})
+    config = mcgdiff_config(particles={"n_patients": 1, "n_samples": 64, "particles": [1, 32],
+                                       "reference_particles": 128, "sigma_y": 0.02})
+    factory = tasks.provider_factory(prior, config, "particles")
+    arrays = particles.run_shard(db, factory, config, 0, 1)
+    common.save_shard(tmp_path / "s.npz", arrays, {"task": "particles", "n_shards": 1, "data_hash": db.data_hash})
+    table = particles.summarise(common.load_shards([tmp_path / "s.npz"]), config).set_index("particles")
+    assert table.loc[1, "emd"] > table.loc[32, "emd"]
+
+
+def test_empty_shard_is_written_and_skipped(tmp_path):
+    prior = GaussianBeatPrior(length=16)
+    db = make_db(tmp_path / "db", prior, {"train": 2, "test": 2, "mi": 2})
+    config = make_config(denoising={"n_patients": 2, "n_samples": 4}, shards=3)
+    factory, provider = exact_factory(prior)
+    arrays = denoising.run_shard(db, factory, config, 2, 3)  # 2 patients, 3 shards: shard 2 is empty
+    assert arrays["maha"].shape == (0, 9) and not provider.calls

@@ -1,7 +1,7 @@
 # Rules: tasks. The beat paper's clinical tasks (section 3.3, appendices 6.3-6.4).
 #
-# Each task samples its patients in `tasks.shards` independent jobs (rule task_shard: one shard file
-# results/<run>/tasks/<task>/shard_<i>.npz each, run in parallel on a cluster), then one gather job per
+# Each task samples its patients in `tasks.shards` independent jobs (task_shard: one file
+# results/<run>/tasks/<task>/shard_<i>.npz per job, run in parallel on a cluster), then one gather job per
 # task writes its table and figures. Naming any one output regenerates it alone, e.g.
 #   snakemake --cores all results/synthetic/tables/table1_missing_leads.csv
 
@@ -23,18 +23,12 @@ TASK_OUTPUTS = {
     "particles": {"table": "particles_emd", "figures": {"figure": "fig13_particles"}},
 }
 TASK_NAMES = [t for t in TASK_OUTPUTS if t in config["tasks"]["run"]]
-
-
-def task_shard_files(task):
-    return [out(f"tasks/{task}/shard_{i}.npz") for i in range(TASK_SHARDS)]
-
-
-def task_output_files(task):
-    spec = TASK_OUTPUTS[task]
-    files = [out(f"tables/{spec['table']}.csv"), out(f"tables/{spec['table']}.md")]
-    for stem in spec["figures"].values():
-        files += [out(f"figures/{stem}.png"), out(f"figures/{stem}.pdf")]
-    return files
+TASK_SHARD_FILES = {t: [out(f"tasks/{t}/shard_{i}.npz") for i in range(TASK_SHARDS)] for t in TASK_OUTPUTS}
+TASK_FILES = {
+    t: [out(f"tables/{s['table']}.{e}") for e in ("csv", "md")]
+    + [out(f"figures/{f}.{e}") for f in s["figures"].values() for e in ("png", "pdf")]
+    for t, s in TASK_OUTPUTS.items()
+}
 
 
 rule task_shard:
@@ -49,7 +43,7 @@ rule task_shard:
     log:
         log("tasks/{task}/shard_{shard}.log"),
     params:
-        beats_dir=BEATS_DIR,
+        beats_dir=lambda w, input: os.path.dirname(input.beats[0]),
     conda:
         ENV_SAMPLE
     threads: config["tasks"]["threads"]
@@ -62,22 +56,21 @@ rule task_shard:
 
 
 for _task, _spec in TASK_OUTPUTS.items():
-    _table = _spec["table"]
 
     rule:
         name:
             f"{_task}_gather"
         input:
             beats=BEATS_FILES,
-            shards=task_shard_files(_task),
+            shards=TASK_SHARD_FILES[_task],
         output:
             table_csv=report(
-                out(f"tables/{_table}.csv"),
-                caption=f"../report/{_table}.rst",
+                out(f"tables/{_spec['table']}.csv"),
+                caption=f"../report/{_spec['table']}.rst",
                 category="Tasks",
                 labels={"task": _task, "output": "table"},
             ),
-            table_md=out(f"tables/{_table}.md"),
+            table_md=out(f"tables/{_spec['table']}.md"),
             **{
                 f"{key}_png": report(
                     out(f"figures/{stem}.png"),
@@ -92,8 +85,7 @@ for _task, _spec in TASK_OUTPUTS.items():
             log(f"tasks/{_task}/gather.log"),
         params:
             task=_task,
-            beats_dir=BEATS_DIR,
-            figure_stems={key: out(f"figures/{stem}") for key, stem in _spec["figures"].items()},
+            beats_dir=lambda w, input: os.path.dirname(input.beats[0]),
         conda:
             ENV_PLOT
         threads: 1
@@ -104,4 +96,4 @@ for _task, _spec in TASK_OUTPUTS.items():
             "../../scripts/task_gather.py"
 
 
-register("tasks", [f for task in TASK_NAMES for f in task_output_files(task)])
+register("tasks", [f for task in TASK_NAMES for f in TASK_FILES[task]])

@@ -5,7 +5,8 @@ Protocol:
 1. Cases: every patient of the ``mi`` split (one seeded random beat each; at most ``n_mi``).
    Controls: healthy test patients (one beat each) sampled to match the cases' age-by-sex
    distribution (:func:`ecgdiff.matching.match_controls`: Gaussian kernel of ``bandwidth_years``,
-   distinct patients); at most ``n_controls``.
+   distinct patients); at most ``n_controls``. With ``controls: all`` every test patient is a control
+   (for small cohorts, where exact matching keeps too few; the table says which was used).
 2. Observe the augmented limb leads aVL, aVR, aVF of each beat; estimate their noise levels
    (algorithm 2, ``tasks.n_mle`` iterations), draw ``n_samples`` posterior samples of the whole beat
    (MCGdiff with ``particles`` particles in the paper: 50 particles, 100 samples).
@@ -40,7 +41,8 @@ from .posterior import LinearObservation, SamplesProvider, batches, sample_with_
 TASK = "anomaly"
 DEFAULTS: dict[str, Any] = {"n_samples": 100, "n_mi": None, "n_controls": None, "bandwidth_years": 2.0,
                             "observed": ["aVL", "aVR", "aVF"], "scored": ["V1", "V2", "V3", "V4", "V5", "V6"],
-                            "st_ms": 60.0, "batch_patients": None, "covariance": "ledoit_wolf"}
+                            "st_ms": 60.0, "batch_patients": None, "covariance": "ledoit_wolf",
+                            "controls": "matched"}
 GROUPS = ("control", "mi")
 
 
@@ -55,8 +57,13 @@ def cohort(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame
     mi_beats, mi_meta = common.one_beat_per_patient(db, "mi", seed, s["n_mi"])
     test_beats, test_meta = common.one_beat_per_patient(db, "test", seed)
     test_meta = test_meta.assign(_row=np.arange(len(test_meta)))
-    match = matching.match_controls(mi_meta, test_meta, seed=seed, bandwidth=float(s["bandwidth_years"]))
-    ctrl_meta = match.controls
+    if s["controls"] == "matched":
+        ctrl_meta = matching.match_controls(mi_meta, test_meta, seed=seed,
+                                            bandwidth=float(s["bandwidth_years"])).controls
+    elif s["controls"] == "all":
+        ctrl_meta = test_meta
+    else:
+        raise ValueError(f"anomaly: controls must be 'matched' or 'all', got {s['controls']!r}")
     if s["n_controls"] is not None and len(ctrl_meta) > s["n_controls"]:
         ctrl_meta = ctrl_meta.sample(int(s["n_controls"]), random_state=seed).sort_index()
     if len(ctrl_meta) < 2 or len(mi_meta) < 2:
@@ -154,8 +161,9 @@ def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outpu
     caption = (f"MI detection (paper 3.3.4): rescaled Mahalanobis distance of the real V1-V6 from "
                f"{s['n_samples']} posterior samples given {', '.join(s['observed'])}, averaged over leads; "
                f"mean and 95% CLT interval per group; AUC of the distance with its DeLong 95% interval. "
-               f"Controls: healthy test patients matched to the MI set's age by sex "
-               f"(Gaussian kernel, {s['bandwidth_years']}-year bandwidth).")
+               + (f"Controls: healthy test patients matched to the MI set's age by sex "
+                  f"(Gaussian kernel, {s['bandwidth_years']}-year bandwidth)." if s["controls"] == "matched" else
+                  "Controls: every healthy test patient (no age-by-sex matching)."))
     common.write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
     plot_distances(df, outputs["figure_distances"], prov)
     plot_roc(res, outputs["figure_roc"], prov)

@@ -202,7 +202,9 @@ def sample_with_estimated_noise(provider: SamplesProvider, cond: np.ndarray | No
 
 
 def batches(n: int, size: int | None) -> list[slice]:
-    """Slices of ``range(n)`` of at most ``size`` items (one slice when ``size`` is None or 0)."""
+    """Slices of ``range(n)`` of at most ``size`` items (one slice when ``size`` is None or 0; none when n = 0)."""
+    if n == 0:
+        return []
     if not size or size >= n:
         return [slice(0, n)]
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
