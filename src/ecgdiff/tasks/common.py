@@ -74,12 +74,20 @@ def shard_items(n_items: int, shard: int, n_shards: int) -> np.ndarray:
 # --------------------------------------------------------------------------- beat database access
 @dataclass(frozen=True)
 class BeatGeometry:
-    """Where things are in a beat window: sampling rate, R-peak index, number of samples, lead names."""
+    """Where things are in a beat window: sampling rate, R-peak index, number of samples, lead names, and the
+    window ``[R + qrs[0], R + qrs[1]]`` over which each lead's normalising maximum was taken (None: unknown)."""
 
     fs: float
     r_index: int
     length: int
     leads: tuple[str, ...]
+    qrs_window: tuple[int, int] | None = None
+
+    def qrs_slice(self) -> slice:
+        """Samples of the normalisation window (the whole beat when unknown)."""
+        if self.qrs_window is None:
+            return slice(0, self.length)
+        return slice(max(0, self.r_index + int(self.qrs_window[0])), min(self.length, self.r_index + int(self.qrs_window[1])))
 
 
 def beat_geometry(db: Any) -> BeatGeometry:
@@ -91,7 +99,9 @@ def beat_geometry(db: Any) -> BeatGeometry:
         before = window[0]
     if before is None:
         raise ValueError("beat database manifest does not give the R-peak position ('before' / 'window')")
-    return BeatGeometry(float(man["fs"]), int(before), int(db.beats.shape[-1]), tuple(man["leads"]))
+    qrs = man.get("qrs_window_samples")
+    return BeatGeometry(float(man["fs"]), int(before), int(db.beats.shape[-1]), tuple(man["leads"]),
+                        tuple(int(v) for v in qrs) if qrs is not None else None)
 
 
 def scale_columns(beat_leads: Sequence[str]) -> list[str]:

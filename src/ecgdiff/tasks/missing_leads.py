@@ -11,7 +11,8 @@ Protocol, per test patient (one random beat each):
 - ``lead_I``: observe only lead I, which is not in the beat's lead set: it is observed through a
   ``Linear`` operator, ``I = sum_l c_l x_l^mV`` with the coefficients ``c`` of
   :func:`ecgdiff.leads.derivation_matrix` (``I = 2/3 (aVL - aVR)`` up to Goldberger's identity), on
-  normalised beats ``x_l^mV = s_l x_l``. The observation is divided by its own maximum absolute value.
+  normalised beats ``x_l^mV = s_l x_l``. The observation is normalised like every lead of the database:
+  divided by its maximum absolute value over the QRS window (``qrs_window_samples`` of the manifest).
   This needs the patient's per-lead scale factors ``s_l``, which a single-lead recording does not give:
   with ``lead_i_scales: patient`` (default) the operator uses the patient's true factors (an oracle
   assumption, stated in the table); with ``lead_i_scales: train_median`` it uses the training patients'
@@ -133,12 +134,17 @@ def lead_i_observation(weights: np.ndarray, length: int) -> LinearObservation:
     return LinearObservation((L, length), np.zeros(length, dtype=np.int64), matrix=mats)
 
 
+def lead_i_scale(i_mv: np.ndarray, qrs: slice) -> np.ndarray:
+    """Normalising factor of lead I ``[P]``: its maximum absolute value over the QRS window ``qrs``."""
+    return np.abs(np.asarray(i_mv)[:, qrs]).max(axis=1)
+
+
 def train_median_ratios(db: Any, config: Mapping[str, Any], beat_leads: Sequence[str]) -> np.ndarray:
-    """Median over training patients (one beat each) of ``s_l / max|I^mV|``: ``[L]``."""
+    """Median over training patients (one beat each) of ``s_l / s_I``: ``[L]`` (``s_I``: :func:`lead_i_scale`)."""
     beats, meta = common.one_beat_per_patient(db, "train", int(config["seed"]))
     sc = common.scales(meta, beat_leads)
     i_mv = lead_i_millivolts(beats.astype(np.float64), sc, beat_leads)
-    i_max = np.abs(i_mv).max(axis=1)
+    i_max = lead_i_scale(i_mv, common.beat_geometry(db).qrs_slice())
     ok = i_max > 0
     if not ok.any():
         raise ValueError("missing_leads: lead I is flat in every training beat")
@@ -173,7 +179,7 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
         tgt = leadlib.indices(prob.targets, geo.leads)
         if prob.setting == "lead_I":
             i_mv = lead_i_millivolts(x, sc, geo.leads)
-            i_max = np.abs(i_mv).max(axis=1)
+            i_max = lead_i_scale(i_mv, geo.qrs_slice())
             if np.any(i_max <= 0):
                 raise ValueError(f"missing_leads: lead I is flat for patients "
                                  f"{meta['patient_id'][i_max <= 0].tolist()}")
