@@ -189,3 +189,23 @@ def exact_factory(prior: GaussianBeatPrior):
         return provider
 
     return make, provider
+
+
+# QRS onset/offset and R peak of :func:`qt_beat_mean` (samples at 250 Hz, 176-sample beats)
+Q_ON, QRS_OFF, R_PEAK, BEAT_LENGTH, BEAT_FS = 38.0, 60.0, 48, 176, 250.0
+
+
+def qt_beat_mean(cond: np.ndarray) -> np.ndarray:
+    """Mean beats ``[P, 9, 176]`` whose QT follows Fridericia with an offset, ``QT = 0.3 RR^(1/3) + 0.09`` (s),
+    for the RR of each conditioning row: a piecewise-linear QRS and a triangular T wave ending at
+    ``Q_ON + QT * fs`` (its descending limb is straight, so the tangent method finds that end exactly)."""
+    rr_s = (np.asarray(cond)[:, 3] * 400 + 400) / 1000.0
+    qt_s = 0.3 * np.cbrt(rr_s) + 0.09
+    t = np.arange(BEAT_LENGTH, dtype=float)
+    qrs = np.interp(t, [Q_ON, R_PEAK - 4, R_PEAK, R_PEAK + 5, QRS_OFF], [0.0, -0.2, 1.0, -0.3, 0.0])
+    out = []
+    for q in qt_s:
+        t_end = Q_ON + q * BEAT_FS
+        tw = np.interp(t, [t_end - 54, t_end - 24, t_end], [0.0, 0.3, 0.0], left=0.0, right=0.0)
+        out.append(np.stack([g * qrs + tg * tw for g, tg in zip(np.linspace(-1, 1, 9), np.linspace(0.2, 1.0, 9))]))
+    return np.asarray(out)

@@ -14,7 +14,7 @@ from ecgdiff.baselines import dower
 from ecgdiff.tasks import anomaly, common, denoising, missing_leads, particles, qt_rr
 from ecgdiff.tasks.posterior import LinearObservation
 
-from task_helpers import ExactPosterior, GaussianBeatPrior, exact_factory, make_db
+from task_helpers import ExactPosterior, GaussianBeatPrior, exact_factory, make_db, qt_beat_mean
 
 
 def make_config(**tasks):
@@ -198,25 +198,11 @@ def test_missing_leads_train_median_scales_share_one_operator(tmp_path):
 
 # --------------------------------------------------------------------------- QT vs RR
 FS, N, R = 250.0, 176, 48
-Q_ON, QRS_OFF = 38.0, 60.0
-
-
-def fridericia_mean(cond):
-    rr_s = (cond[:, 3] * 400 + 400) / 1000.0
-    qt_s = 0.3 * np.cbrt(rr_s) + 0.09
-    t = np.arange(N, dtype=float)
-    qrs = np.interp(t, [Q_ON, R - 4, R, R + 5, QRS_OFF], [0.0, -0.2, 1.0, -0.3, 0.0])
-    out = []
-    for q in qt_s:
-        t_end = Q_ON + q * FS
-        tw = np.interp(t, [t_end - 54, t_end - 24, t_end], [0.0, 0.3, 0.0], left=0.0, right=0.0)
-        out.append(np.stack([g * qrs + tg * tw for g, tg in zip(np.linspace(-1, 1, 9), np.linspace(0.2, 1.0, 9))]))
-    return np.asarray(out)
 
 
 @pytest.mark.slow
 def test_qt_task_recovers_the_generating_fridericia_law(tmp_path):
-    prior = GaussianBeatPrior(length=N, r_index=R, floor=1e-3, structured=False, mean_fn=fridericia_mean)
+    prior = GaussianBeatPrior(length=N, r_index=R, floor=1e-3, structured=False, mean_fn=qt_beat_mean)
     db = make_db(tmp_path / "db", prior, {"train": 2, "test": 5, "mi": 2})
     config = make_config(qt_rr={"n_patients": 5, "n_samples": 3, "rr_ms": [600, 750, 900, 1050, 1200],
                                 "n_examples": 2})
