@@ -110,7 +110,9 @@ def emd_vs_steps(cond_prior: Prior, uncond_prior: Prior, db: beat_dataset.BeatDa
         add("unconditional", k, emd_features(gen_u, unc_feat), t_u)
         log.info("K=%d: EMD to test %.3f (conditional) %.3f (unconditional); generation %.1f s + %.1f s", k,
                  rows[-3]["emd"], rows[-1]["emd"], t_c, t_u)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table["steps"] = table["steps"].astype("Int64")
+    return table
 
 
 def plot_emd_vs_steps(table: pd.DataFrame, paths: list[str], provenance: dict[str, Any], noise_std: float) -> None:
@@ -134,13 +136,16 @@ def plot_emd_vs_steps(table: pd.DataFrame, paths: list[str], provenance: dict[st
         ax.axhline(r["emd"], color=colour, lw=1, label=name)
         ax.axhspan(r["emd"] - r["emd_std"], r["emd"] + r["emd_std"], color=colour, alpha=0.12, lw=0)
     ax.set_xscale("log")
+    ks = sorted(int(k) for k in table["steps"].dropna().unique())
+    ax.set_xticks(ks, [str(k) for k in ks])
+    ax.xaxis.set_minor_locator(plt.NullLocator())
     ax.set_xlabel("diffusion steps K")
     ax.set_ylabel("EMD (L2 cost on beat + features)")
     n = int(table["n_beats"].iloc[0])
     nb = int(table.loc[table["target"] == "train", "n_batches"].max())
     ax.set_title(f"EMD of generated beats ({n} per set; {nb} training batches)", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))  # room for the provenance footer
     save_figure(fig, paths, provenance)
 
 
@@ -196,7 +201,7 @@ def plot_generated_beats(real: np.ndarray, generated: np.ndarray, meta: pd.DataF
         ax.set_xlabel("ms from R", fontsize=7)
     fig.legend(loc="upper right", fontsize=7)
     fig.suptitle(f"Beats generated with {steps} steps for (sex, age, RR) of test patients", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.03, 1, 0.97))  # room for the provenance footer
     save_figure(fig, paths, provenance)
 
 
@@ -219,6 +224,7 @@ def run_generated_beats_figure(cond_path: str | Path, beats_dir: str | Path, set
     gen = generate(prior, int(settings["steps"]), cond=cond, method=sampler["method"], eta=sampler["eta"],
                    seed=seed, batch_size=sampler["batch_size"])
     gen = gen.reshape(n_ex, int(settings["n_samples"]), *prior.shape)
+    log.info("generated %d beats for each of %d test patients (%d steps)", gen.shape[1], n_ex, int(settings["steps"]))
     prov = prov_mod.make(config, data_hash=db.data_hash, seed=seed, prior=prior.provenance)
     plot_generated_beats(x_test[pick], gen, meta, prior.leads, float(db.manifest.get("fs", prior.fs)),
                          int(db.manifest.get("before", 48)), list(figure_paths), prov, int(settings["steps"]))

@@ -22,6 +22,7 @@ lowest CV loss are the ones written to the final prior file (paper 2.5).
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import time
@@ -330,7 +331,7 @@ def save_prior(path: str | Path, trainer: Trainer, provenance: dict[str, Any]) -
         "final_step": int(trainer.step), "n_parameters": count_parameters(trainer.model),
         "n_train_beats": int(trainer.data.x_train.shape[0]), "n_cv_beats": int(trainer.data.x_cv.shape[0]),
         "train_seconds": float(trainer.elapsed), "device": str(trainer.device),
-        "provenance": provenance,
+        "provenance": json.loads(json.dumps(provenance, default=str)),  # plain types: loadable with weights_only
     }
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(blob, tmp)
@@ -357,7 +358,7 @@ def plot_history(history: pd.DataFrame, variant: str, best_step: int, paths: lis
     ax.set_ylabel("EDM loss")
     ax.set_title(f"{variant} beat prior: training loss")
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))  # room for the provenance footer
     save_figure(fig, paths, provenance)
 
 

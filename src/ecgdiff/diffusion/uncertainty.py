@@ -183,7 +183,7 @@ def plot_uncertainty(values: dict[str, np.ndarray], paths: list[str], provenance
     ax.set_xticks(range(1, len(groups) + 1), [f"{names.get(g, g)}\n(n={len(values[g])})" for g in groups])
     ax.set_ylabel("uncertainty (mean L2 over prior-network pairs)")
     ax.set_title("Out-of-distribution uncertainty of beats", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))  # room for the provenance footer
     save_figure(fig, paths, provenance)
 
 
