@@ -208,3 +208,30 @@ def _inspect(pipe: _Pipe, html: Path, shots: Path | None, timeout: float) -> dic
     info["errors"] = [e["params"] for e in pipe.events if e.get("method") == "Runtime.exceptionThrown"]
     info["screenshots"] = screenshots
     return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python tests/report_browser.py REPORT.html [SCREENSHOT_DIR]`: print what the browser showed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("report")
+    parser.add_argument("screenshots", nargs="?", default=None)
+    args = parser.parse_args(argv)
+    reason = chromium_reason()
+    if reason:
+        print(reason)
+        return 2
+    info = inspect_report(args.report, args.screenshots)
+    for path in info["results"]:
+        shown = info["shown"].get(path)
+        what = f"figure {shown['width']}x{shown['height']} px" if shown and shown["complete"] else (
+            "figure NOT SHOWN" if path in info["shown"] else "table/file (download link)")
+        print(f"{path}: {what}")
+    print(f"JavaScript errors: {len(info['errors'])}; screenshots: {', '.join(info['screenshots']) or 'none'}")
+    bad = [p for p, s in info["shown"].items() if not (s and s["complete"] and s["width"] > 0)]
+    return 1 if bad or info["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -75,14 +75,23 @@ def _mem_total_mb() -> int:
 
 
 class SlurmCluster:
-    """munged + slurmctld + slurmd on 127.0.0.1, one node `localhost`, one partition `debug`."""
+    """munged + slurmctld + slurmd on 127.0.0.1: one node `localhost` in two partitions.
 
-    partition = "debug"
+    `cpu` (the default) and `gpu`; the node declares `gpus` GPUs as a counted generic resource
+    (gres.conf without device files: SLURM schedules and accounts them, nothing more), so that jobs
+    asking for a GPU (`--gpus=1`) are scheduled, on the `gpu` partition only where the submission
+    says so. `mem_mb` is what the node declares (SlurmdParameters=config_overrides: the hardware
+    is not checked; without cgroups memory is not enforced either), so that rules declaring the
+    memory of a real cluster node still fit.
+    """
 
-    def __init__(self, root: Path, cpus: int | None = None, mem_mb: int | None = None):
+    partitions = ("cpu", "gpu")
+
+    def __init__(self, root: Path, cpus: int | None = None, mem_mb: int = 64000, gpus: int = 1):
         self.root = Path(root)
         self.cpus = cpus or os.cpu_count() or 1
-        self.mem_mb = mem_mb or min(20000, int(_mem_total_mb() * 0.8))
+        self.mem_mb = mem_mb
+        self.gpus = gpus
         self.conf = self.root / "slurm.conf"
         self.munge_dir = self.root / "munge"
         self.munge_socket = self.munge_dir / "munge.socket"
@@ -107,6 +116,16 @@ class SlurmCluster:
 
     def run(self, *cmd: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
         return subprocess.run(list(cmd), env=self.env, capture_output=True, text=True, check=check, timeout=timeout)
+
+    def job(self, job_id: int | str) -> dict[str, str]:
+        """`scontrol show job` of a job as a dictionary (finished jobs stay listed for MinJobAge=300 s)."""
+        out = self.run("scontrol", "show", "job", "--oneliner", str(job_id)).stdout
+        fields = {}
+        for item in out.split():
+            key, sep, value = item.partition("=")
+            if sep:
+                fields[key] = value
+        return fields
 
     # ------------------------------------------------------------------ configuration
     def write_config(self) -> None:
@@ -152,11 +171,17 @@ class SlurmCluster:
                 "KillWait=5",
                 "MinJobAge=300",
                 "SlurmdTimeout=60",
-                f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.mem_mb} State=UNKNOWN",
-                f"PartitionName={self.partition} Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+                "SlurmdParameters=config_overrides",
+                "GresTypes=gpu",
+                f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.mem_mb} "
+                f"Gres=gpu:{self.gpus} State=UNKNOWN",
+                "PartitionName=cpu Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+                "PartitionName=gpu Nodes=localhost Default=NO MaxTime=INFINITE State=UP",
                 "",
             ])
         )
+        # SLURM drops GPUs without a device file; /dev/null stands in for the device (nothing opens it).
+        (self.root / "gres.conf").write_text(f"NodeName=localhost Name=gpu Count={self.gpus} File=/dev/null\n")
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 60) -> "SlurmCluster":

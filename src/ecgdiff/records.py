@@ -1,16 +1,35 @@
-"""The common record type that every data source is read into, and the error that names a bad record.
+"""The common record type that every data source is read into, the error that names a bad record, and the
+readers of the PhysioNet sources.
 
 Readers for each source (LUDB, PhysioNet/CinC 2021, the synthetic cohort, QT/MIT-BIH databases)
 return :class:`Record` objects with physical units (millivolts) and canonical lead names, so that
 beat extraction never needs to know where a record came from.
+
+- :func:`read_wfdb_record`: one WFDB record (header quirks handled, file sizes checked, units converted).
+- :func:`check_record`: the usability checks (sampling rate, NaN/flat leads, lead set, age, sex).
+- :func:`read_source`: every record of LUDB or the PhysioNet/CinC Challenge 2021, yielding a
+  :class:`RecordError` instead of raising for each record that cannot be used.
+- :func:`read_reference_beats`: a record and its reference beat positions (MIT-BIH, QT database, LUDB),
+  for validating R-peak detection.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import shutil
+import struct
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import wfdb
+
+from . import leads as ecg_leads
 
 
 class RecordError(ValueError):
@@ -54,3 +73,620 @@ class Record:
     @property
     def duration_s(self) -> float:
         return self.signal.shape[-1] / float(self.fs)
+
+
+# ================================================================== reading WFDB records
+
+#: Physical units accepted in headers, as the factor that converts them to millivolts.
+UNIT_TO_MV: dict[str, float] = {
+    "mv": 1.0, "millivolt": 1.0, "millivolts": 1.0,
+    "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "microvolt": 1e-3, "microvolts": 1e-3,
+    "v": 1e3, "volt": 1e3, "volts": 1e3,
+    "nv": 1e-6,
+}
+
+#: Bytes per sample of the WFDB signal formats whose file size follows from the header.
+_BYTES_PER_SAMPLE: dict[str, float] = {
+    "8": 1, "16": 2, "61": 2, "80": 1, "160": 2, "212": 1.5, "24": 3, "32": 4, "310": 4 / 3, "311": 4 / 3,
+}
+
+_RECORD_NAME = re.compile(r"^[-\w]+$")
+
+
+def read_wfdb_record(path: str | os.PathLike[str], record_id: str, patient_id: str | None = None,
+                     source: str = "", *, strict_leads: bool = True) -> Record:
+    """Read one WFDB record (``path`` without extension, or ending in ``.hea``) into a :class:`Record`.
+
+    The signal is returned in millivolts (headers in uV or V are converted) with rows named by
+    canonical lead names (:func:`ecgdiff.leads.canonical`). Age, sex and diagnoses are taken from the
+    header comments when present, in either of the two styles PhysioNet databases use::
+
+        #Age: 74          #<age>: 51            (CinC 2021 / LUDB)
+        #Sex: Male        #<sex>: F
+        #Dx: 164889003,59118001                 (SNOMED-CT codes, comma-separated)
+        #<diagnoses>:     followed by one statement per comment line (LUDB)
+
+    and the MIT-BIH style first comment ``69 M 1085 1629 x1``. Ages ``NaN``/``Unknown``/empty are
+    missing (None); ``>89`` (de-identified ages, LUDB) reads as 90, the value the LUDB header of the
+    same record gives; ages outside 0-120 are treated as missing.
+
+    Quirks handled without touching the files: a record line that names the record with a file
+    extension (``E00271.mat 12 500 5000``, some PhysioNet/CinC 2021 Georgia headers), which wfdb
+    rejects, is read through a corrected copy of the header in a temporary folder.
+
+    Raises :class:`RecordError` (naming ``record_id``) for a missing header or signal file, a signal
+    file shorter than its header says (truncated), a signal file that does not match its header
+    (sample count, number of signals), unknown units, unknown lead names (``strict_leads``), or
+    anything else wfdb cannot read. With ``strict_leads=False`` lead names that are not standard
+    12-lead names (``MLII``, ``CM5``, ...) are kept as they are (used for validation databases).
+
+    Usability checks (sampling rate, NaN/flat leads, missing leads, age, sex) are made separately by
+    :func:`check_record`.
+    """
+    path = Path(path)
+    if path.suffix == ".hea":
+        path = path.with_suffix("")
+    hea = path.parent / f"{path.name}.hea"
+    if not hea.is_file():
+        raise RecordError(record_id, f"unreadable: header file {hea} missing")
+    try:
+        text = hea.read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        raise RecordError(record_id, f"unreadable: cannot read header {hea}: {exc}") from exc
+    lines = text.splitlines()
+    first = next((i for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")), None)
+    if first is None:
+        raise RecordError(record_id, f"unreadable: header {hea} has no record line")
+    fields = lines[first].split()
+    fixed_name: str | None = None
+    if fields and not _RECORD_NAME.match(fields[0].split("/")[0]):
+        stem = fields[0].split("/")[0].rsplit(".", 1)[0]
+        if not _RECORD_NAME.match(stem):
+            raise RecordError(record_id, f"unreadable: invalid record name {fields[0]!r} in {hea}")
+        fixed_name = stem
+        lines[first] = lines[first].replace(fields[0].split("/")[0], path.name, 1)
+
+    with _header_view(path, lines if fixed_name is not None else None) as read_path:
+        try:
+            header = wfdb.rdheader(str(read_path))
+        except Exception as exc:  # wfdb raises many exception types for malformed headers
+            raise RecordError(record_id, f"unreadable: invalid header {hea}: {exc}") from exc
+        if getattr(header, "n_seg", None) is not None:
+            raise RecordError(record_id, "unreadable: multi-segment records are not supported")
+        if not header.n_sig:
+            raise RecordError(record_id, f"unreadable: header {hea} declares no signals")
+        _check_signal_files(header, path.parent, record_id)
+        try:
+            rec = wfdb.rdrecord(str(read_path), physical=True)
+        except Exception as exc:
+            raise RecordError(record_id, f"unreadable: wfdb cannot read the signal: {exc}") from exc
+
+    signal = np.asarray(rec.p_signal, dtype=np.float64)
+    if signal.ndim != 2 or signal.shape[1] != header.n_sig:
+        raise RecordError(record_id, f"header/data mismatch: read signal of shape {signal.shape} "
+                                     f"for {header.n_sig} signals")
+    if header.sig_len is not None and signal.shape[0] != header.sig_len:
+        raise RecordError(record_id, f"header/data mismatch: read {signal.shape[0]} samples, "
+                                     f"header says {header.sig_len}")
+    scale = np.empty(header.n_sig)
+    for k, unit in enumerate(rec.units or ["mV"] * header.n_sig):
+        key = str(unit or "mV").strip().lower()
+        if key not in UNIT_TO_MV:
+            raise RecordError(record_id, f"unsupported units {unit!r} of signal {rec.sig_name[k]!r}")
+        scale[k] = UNIT_TO_MV[key]
+    signal = np.ascontiguousarray((signal * scale).T)
+
+    names = []
+    for name in rec.sig_name:
+        try:
+            names.append(ecg_leads.canonical(name))
+        except ecg_leads.LeadError:
+            if strict_leads:
+                raise RecordError(record_id, f"unknown lead name {name!r} (leads {rec.sig_name})") from None
+            names.append(str(name))
+    if len(set(names)) != len(names):
+        raise RecordError(record_id, f"duplicate lead names {rec.sig_name}")
+
+    info = parse_header_comments(list(rec.comments or []))
+    meta: dict[str, Any] = {
+        "path": str(path),
+        "header_fields": info["fields"],
+        "age_text": info["age_text"],
+        "sex_text": info["sex_text"],
+        "original_leads": list(rec.sig_name),
+        "units": list(rec.units or []),
+        "fmt": list(header.fmt or []),
+    }
+    if fixed_name is not None:
+        meta["header_fix"] = (f"record line names the record {fields[0]!r}; read as {path.name!r} "
+                              f"(file left unchanged)")
+    return Record(
+        record_id=record_id,
+        patient_id=patient_id if patient_id is not None else record_id,
+        source=source,
+        fs=float(rec.fs),
+        signal=signal,
+        leads=tuple(names),
+        age=info["age"],
+        sex=info["sex"],
+        diagnoses=tuple(info["diagnoses"]),
+        meta=meta,
+    )
+
+
+@contextlib.contextmanager
+def _header_view(path: Path, lines: list[str] | None) -> Iterator[Path]:
+    """The record path to hand to wfdb: ``path`` itself, or a temporary folder holding a corrected header
+    (``lines``) next to links to the original signal files (the files on disk are never modified)."""
+    if lines is None:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="ecgdiff-wfdb-") as tmp:
+        tmpdir = Path(tmp)
+        (tmpdir / f"{path.name}.hea").write_text("\n".join(lines) + "\n", encoding="ascii", errors="replace")
+        names = {ln.split()[0] for ln in lines[1:] if ln.strip() and not ln.lstrip().startswith("#")}
+        for name in names:
+            src = path.parent / name
+            dst = tmpdir / name
+            if src.exists() and not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.symlink(src.resolve(), dst)
+                except OSError:
+                    shutil.copyfile(src, dst)
+        yield tmpdir / path.name
+
+
+def _check_signal_files(header: Any, folder: Path, record_id: str) -> None:
+    """Compare each signal file's size (and MATLAB v4 matrix header) with what the WFDB header implies."""
+    files: dict[str, list[int]] = {}
+    for k, name in enumerate(header.file_name):
+        files.setdefault(name, []).append(k)
+    for name, chans in files.items():
+        fpath = folder / name
+        if not fpath.is_file():
+            raise RecordError(record_id, f"unreadable: signal file {fpath} missing")
+        size = fpath.stat().st_size
+        fmts = {str(header.fmt[k]) for k in chans}
+        offset = int((header.byte_offset or [None] * header.n_sig)[chans[0]] or 0)
+        spf = [int((header.samps_per_frame or [1] * header.n_sig)[k] or 1) for k in chans]
+        if name.lower().endswith(".mat") and offset >= 20:
+            _check_mat_v4(fpath, len(chans) if sum(spf) == len(chans) else sum(spf), header.sig_len,
+                          record_id)
+        if header.sig_len is None or not fmts <= _BYTES_PER_SAMPLE.keys():
+            continue
+        frame_bytes = sum(s * _BYTES_PER_SAMPLE[str(header.fmt[k])] for s, k in zip(spf, chans))
+        expected = offset + int(np.ceil(header.sig_len * frame_bytes))
+        what = (f"{len(chans)} signals x {header.sig_len} samples, format "
+                f"{'/'.join(sorted(fmts))}, offset {offset}")
+        if size < expected:
+            have = (size - offset) / frame_bytes if frame_bytes else 0
+            raise RecordError(record_id, f"truncated signal file {name}: {size} bytes, header ({what}) needs "
+                                         f"{expected} (about {max(have, 0):.0f} of {header.sig_len} samples present)")
+        if size - expected >= max(frame_bytes, 1):
+            extra = (size - expected) / frame_bytes
+            raise RecordError(record_id, f"header/data mismatch: signal file {name} has {size} bytes, header "
+                                         f"({what}) implies {expected} ({extra:g} frames more than the header's "
+                                         f"sample count, or a different number of signals)")
+
+
+def _check_mat_v4(fpath: Path, n_sig: int, sig_len: int | None, record_id: str) -> None:
+    """Check the matrix dimensions in a MATLAB v4 signal file against the WFDB header."""
+    with open(fpath, "rb") as f:
+        head = f.read(20)
+    if len(head) < 20:
+        raise RecordError(record_id, f"truncated signal file {fpath.name}: {len(head)} bytes, "
+                                     "shorter than a MATLAB header")
+    for order in ("<", ">"):
+        mtype, mrows, ncols, imagf, namlen = struct.unpack(f"{order}5i", head)
+        if 0 <= mtype < 5000 and imagf in (0, 1) and 0 < namlen < 64:
+            break
+    else:
+        return  # not a MATLAB v4 matrix header: nothing to compare
+    if mrows != n_sig or (sig_len is not None and ncols != sig_len):
+        raise RecordError(record_id, f"header/data mismatch: MATLAB matrix in {fpath.name} is {mrows} x {ncols}, "
+                                     f"header says {n_sig} signals x {sig_len} samples")
+
+
+_KEY_VALUE = re.compile(r"^\s*<?\s*([A-Za-z][A-Za-z0-9 _-]*?)\s*>?\s*:\s*(.*?)\s*$")
+_MITBIH_AGE_SEX = re.compile(r"^\s*(\d{1,3}|\?+)\s+([MF]|\?)\b")
+_MISSING_TEXT = {"", "nan", "none", "unknown", "?", "??", "n/a", "na", "-1"}
+
+
+def parse_header_comments(comments: Sequence[str]) -> dict[str, Any]:
+    """Age, sex, diagnoses and ``key: value`` fields from WFDB header comment lines (``#`` removed).
+
+    Returns ``{"age", "sex", "diagnoses", "fields", "age_text", "sex_text"}``; see :func:`read_wfdb_record`.
+    """
+    fields: dict[str, str] = {}
+    statements: list[str] = []
+    in_diagnoses = False
+    for raw in comments:
+        line = raw.strip().strip("#").strip()
+        if not line:
+            continue
+        if in_diagnoses:
+            statements.append(line.rstrip(". ").strip())
+            continue
+        m = _KEY_VALUE.match(line)
+        if m:
+            key = m.group(1).strip().lower()
+            if key == "diagnoses":
+                in_diagnoses = True
+                if m.group(2):
+                    statements.append(m.group(2).rstrip(". ").strip())
+                continue
+            fields.setdefault(key, m.group(2))
+    age_text = fields.get("age")
+    sex_text = fields.get("sex")
+    if age_text is None and sex_text is None and comments:
+        m = _MITBIH_AGE_SEX.match(comments[0].strip("# "))
+        if m:
+            age_text, sex_text = m.group(1), m.group(2)
+    if "dx" in fields:
+        diagnoses = [c.strip() for c in fields["dx"].split(",") if c.strip() and c.strip().lower() not in _MISSING_TEXT]
+    else:
+        diagnoses = [s for s in statements if s]
+    return {
+        "age": parse_age(age_text),
+        "sex": parse_sex(sex_text),
+        "diagnoses": diagnoses,
+        "fields": fields,
+        "age_text": age_text,
+        "sex_text": sex_text,
+    }
+
+
+def parse_age(text: str | float | None) -> float | None:
+    """Age in years from header text; None when missing.
+
+    ``'51'`` -> 51.0; ``'NaN'``, ``'Unknown'``, ``''``, ``'?'`` -> None; ``'>89'`` -> 90.0 (ages above 89
+    are de-identified as ``>89``: we read the youngest age the statement allows, which is also what the
+    LUDB header says for the one such patient); ``'89+'`` -> 89.0; values outside [0, 120] -> None.
+    """
+    if text is None:
+        return None
+    if isinstance(text, (int, float, np.number)):
+        value = float(text)
+    else:
+        s = str(text).strip().lower()
+        if s in _MISSING_TEXT:
+            return None
+        m = re.fullmatch(r">\s*=?\s*(\d+(?:\.\d+)?)", s)
+        if m:
+            value = float(m.group(1)) + (0.0 if "=" in s else 1.0)
+        else:
+            m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*\+", s)
+            s = m.group(1) if m else s
+            try:
+                value = float(s)
+            except ValueError:
+                return None
+    if not np.isfinite(value) or value < 0 or value > 120:
+        return None
+    return value
+
+
+def parse_sex(text: str | None) -> str | None:
+    """``'M'``/``'F'`` from ``Male``, ``female``, ``M``, ``F`` (any case); None for anything else."""
+    if text is None:
+        return None
+    s = str(text).strip().lower()
+    if s in ("m", "male", "man"):
+        return "M"
+    if s in ("f", "female", "woman"):
+        return "F"
+    return None
+
+
+# ================================================================== usability checks
+
+#: Defaults of the options :func:`read_source` accepts (``leads`` None: no lead-set check).
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "leads": None,             # lead set the records must provide (recorded or derivable, ecgdiff.leads)
+    "min_fs": 250.0,           # Hz: records sampled more slowly are rejected (beats are made at 250 Hz)
+    "flat_tol_mv": 0.01,       # a lead whose peak-to-peak amplitude is at most this (mV) is flat (< 0: off)
+    "require_age_sex": True,   # reject records without age or sex (the prior is conditioned on both)
+}
+#: Extra options of the CinC 2021 reader.
+CINC_OPTIONS: dict[str, Any] = {
+    "sources": None,           # None: every source folder under training/
+    "ptbxl_database": None,    # path of PTB-XL's ptbxl_database.csv: patient ids for the ptb-xl source
+}
+CINC_SOURCES: tuple[str, ...] = (
+    "cpsc_2018", "cpsc_2018_extra", "st_petersburg_incart", "ptb", "ptb-xl", "georgia", "chapman_shaoxing",
+    "ningbo",
+)
+
+
+def check_record(record: Record, *, leads: Sequence[str] | None = None, min_fs: float = 250.0,
+                 flat_tol_mv: float = 0.01, require_age_sex: bool = True) -> None:
+    """Raise :class:`RecordError` listing every reason ``record`` cannot be used (``'; '``-separated).
+
+    Reasons: sampling rate below ``min_fs``; leads of ``leads`` neither recorded nor derivable from
+    the recorded ones; any NaN sample; a flat lead (peak-to-peak at most ``flat_tol_mv``); missing age
+    or sex when ``require_age_sex``. Every recorded lead is checked for NaN and flatness, not only
+    those of the lead set: derived leads combine several recorded ones, and a dead electrode is a
+    sign that the others from the same recording are unreliable too.
+    """
+    reasons = []
+    if not np.isfinite(record.fs) or record.fs <= 0:
+        reasons.append(f"sampling rate: invalid fs {record.fs!r}")
+    elif record.fs < min_fs:
+        reasons.append(f"sampling rate {record.fs:g} Hz below the minimum {min_fs:g} Hz")
+    if leads is not None:
+        try:
+            ecg_leads.derivation_matrix(record.leads, ecg_leads.canonical_all(leads))
+        except ecg_leads.LeadError:
+            have = set(record.leads)
+            reasons.append(f"missing leads: cannot form the lead set {list(leads)} from the recorded leads "
+                           f"{list(record.leads)} (absent: {[n for n in leads if n not in have]})")
+    sig = np.asarray(record.signal)
+    if sig.ndim != 2 or sig.shape[0] != len(record.leads) or sig.shape[1] == 0:
+        reasons.append(f"header/data mismatch: signal shape {sig.shape} for {len(record.leads)} leads")
+    else:
+        nan = np.isnan(sig).sum(axis=1)
+        bad = [f"{name} ({n} of {sig.shape[1]} samples)" for name, n in zip(record.leads, nan) if n]
+        if bad:
+            reasons.append("NaN samples in lead(s) " + ", ".join(bad))
+        valid = ~np.isnan(sig)
+        ptp = np.where(valid, sig, -np.inf).max(axis=1) - np.where(valid, sig, np.inf).min(axis=1)
+        flat = [f"{name} ({p:.3g} mV)" for name, p, ok in zip(record.leads, ptp, valid.any(axis=1))
+                if ok and p <= flat_tol_mv]
+        if flat:
+            reasons.append(f"flat (constant) lead(s): peak-to-peak at most {flat_tol_mv:g} mV in " + ", ".join(flat))
+    if require_age_sex:
+        if record.age is None:
+            reasons.append(f"missing age (header: {record.meta.get('age_text')!r})")
+        if record.sex is None:
+            reasons.append(f"missing sex (header: {record.meta.get('sex_text')!r})")
+    if reasons:
+        raise RecordError(record.record_id, "; ".join(reasons))
+
+
+def _options(source: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    allowed = dict(DEFAULT_OPTIONS)
+    if source == "cinc2021":
+        allowed.update(CINC_OPTIONS)
+    given = dict(options or {})
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for source {source!r}; known: {sorted(allowed)}")
+    allowed.update({k: v for k, v in given.items()})
+    return allowed
+
+
+def _checked(record: Record, opts: Mapping[str, Any]) -> Record:
+    check_record(record, leads=opts["leads"], min_fs=float(opts["min_fs"]),
+                 flat_tol_mv=float(opts["flat_tol_mv"]), require_age_sex=bool(opts["require_age_sex"]))
+    return record
+
+
+# ================================================================== sources
+
+def read_source(source: str, root: str | os.PathLike[str],
+                options: Mapping[str, Any] | None = None) -> Iterator[Record | RecordError]:
+    """Every record of a PhysioNet source, in a fixed order: a :class:`Record`, or a :class:`RecordError`
+    for a record that cannot be used (so that callers can list it as rejected and go on).
+
+    ``source``: ``"ludb"`` (``root`` = the LUDB version folder, e.g. ``.../ludb/1.0.1``) or ``"cinc2021"``
+    (``root`` = ``.../challenge-2021/1.0.3``). ``options``: see :data:`DEFAULT_OPTIONS` and, for
+    ``cinc2021``, :data:`CINC_OPTIONS`; unknown keys raise ``ValueError``. A missing ``root`` or
+    source folder raises ``FileNotFoundError`` (a set-up problem, not a bad record).
+    """
+    opts = _options(source, options)
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{source}: data folder {root} does not exist (download it first)")
+    if source == "ludb":
+        yield from _read_ludb(root, opts)
+    elif source == "cinc2021":
+        yield from _read_cinc(root, opts)
+    else:
+        raise ValueError(f"unknown source {source!r}; read_source knows 'ludb' and 'cinc2021'")
+
+
+def _natural_key(text: str) -> list[Any]:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def _read_ludb(root: Path, opts: Mapping[str, Any]) -> Iterator[Record | RecordError]:
+    """LUDB 1.0.1: ``data/<n>`` records; one patient per record; diagnoses from the header, completed by
+    ``ludb.csv`` (which adds 'Pacemaker presence, undefined' to 9 records whose headers omit it)."""
+    records_file = root / "RECORDS"
+    if records_file.is_file():
+        names = [ln.strip() for ln in records_file.read_text().splitlines() if ln.strip()]
+    else:
+        names = sorted((str(p.relative_to(root).with_suffix("")) for p in (root / "data").glob("*.hea")),
+                       key=_natural_key)
+    extra = _ludb_csv_statements(root / "ludb.csv")
+    for name in names:
+        rid = f"ludb/{Path(name).name}"
+        try:
+            rec = read_wfdb_record(root / name, rid, patient_id=rid, source="ludb")
+            more = [s for s in extra.get(Path(name).name, []) if s.lower() not in
+                    {d.lower().removeprefix("rhythm: ") for d in rec.diagnoses}]
+            if more:
+                rec.diagnoses = rec.diagnoses + tuple(more)
+                rec.meta["diagnoses_from_csv"] = more
+            yield _checked(rec, opts)
+        except RecordError as err:
+            yield err
+
+
+def _ludb_csv_statements(path: Path) -> dict[str, list[str]]:
+    """Diagnosis statements per LUDB record id from ``ludb.csv`` (empty when the file is absent)."""
+    if not path.is_file():
+        return {}
+    import pandas as pd
+
+    table = pd.read_csv(path, dtype=str)
+    out: dict[str, list[str]] = {}
+    for _, row in table.iterrows():
+        items = []
+        for col in table.columns[3:]:
+            cell = row[col]
+            if isinstance(cell, str):
+                items += [s.strip().rstrip(".") for s in cell.splitlines() if s.strip()]
+        out[str(row.iloc[0]).strip()] = items
+    return out
+
+
+def _read_cinc(root: Path, opts: Mapping[str, Any]) -> Iterator[Record | RecordError]:
+    """PhysioNet/CinC Challenge 2021 (1.0.3): ``training/<source>/g<N>/<record>.hea`` + ``.mat``."""
+    training = root / "training"
+    sources = opts["sources"]
+    if sources is None:
+        if not training.is_dir():
+            raise FileNotFoundError(f"cinc2021: {training} does not exist (download challenge-2021 first)")
+        sources = sorted(p.name for p in training.iterdir() if p.is_dir())
+    ptbxl_patients = _ptbxl_patients(opts["ptbxl_database"])
+    for src in sources:
+        folder = training / src
+        if not folder.is_dir():
+            raise FileNotFoundError(f"cinc2021: source folder {folder} does not exist; download it "
+                                    f"(physionet include patterns for challenge-2021) or drop {src!r} from "
+                                    "data.cinc2021.sources")
+        headers = sorted(folder.glob("*/*.hea"), key=lambda p: _natural_key(f"{p.parent.name}/{p.stem}"))
+        headers += sorted(folder.glob("*.hea"), key=lambda p: _natural_key(p.stem))
+        groups = _ptb_patient_groups(headers) if src == "ptb" else {}
+        for hea in headers:
+            rid = f"cinc2021/{src}/{hea.stem}"
+            pid = groups.get(hea.stem, rid)
+            try:
+                rec = read_wfdb_record(hea.with_suffix(""), rid, patient_id=pid, source="cinc2021")
+                rec.meta["cinc_source"] = src
+                if src == "ptb-xl" and ptbxl_patients:
+                    _ptbxl_patient(rec, hea.stem, ptbxl_patients)
+                yield _checked(rec, opts)
+            except RecordError as err:
+                yield err
+
+
+def _ptb_patient_groups(headers: Sequence[Path]) -> dict[str, str]:
+    """Patient groups of the challenge's PTB records (``S0001`` ...), which carry no patient identifier.
+
+    The PTB Diagnostic ECG Database holds several records per patient, in patient order; the challenge
+    numbered them in that order. Consecutive record numbers with the same age and sex are put in one
+    group named after its first record. This can merge two neighbouring patients of equal age and sex
+    (harmless for patient-level splits: a group never straddles two splits) but never splits a patient.
+    """
+    info = []
+    for hea in headers:
+        m = re.fullmatch(r"([A-Za-z]+)(\d+)", hea.stem)
+        if not m:
+            continue
+        try:
+            text = hea.read_text(errors="replace")
+            parsed = parse_header_comments([ln.lstrip("#").strip() for ln in text.splitlines() if ln.startswith("#")])
+        except OSError:
+            continue
+        info.append((int(m.group(2)), hea.stem, parsed["age_text"], parsed["sex_text"]))
+    info.sort()
+    groups: dict[str, str] = {}
+    prev = None
+    for num, stem, age, sex in info:
+        if prev is not None and num == prev[0] + 1 and (age, sex) == (prev[2], prev[3]) and age is not None:
+            groups[stem] = groups[prev[1]]
+        else:
+            groups[stem] = f"cinc2021/ptb/{stem}"
+        prev = (num, stem, age, sex)
+    return groups
+
+
+def _ptbxl_patients(path: Any) -> dict[int, tuple[str, float | None, str | None]]:
+    """``ecg_id -> (patient_id, age, sex)`` from PTB-XL's ``ptbxl_database.csv`` (empty when not given)."""
+    if not path:
+        return {}
+    import pandas as pd
+
+    table = pd.read_csv(path, usecols=["ecg_id", "patient_id", "age", "sex"])
+    out = {}
+    for ecg_id, patient, age, sex in table.itertuples(index=False):
+        out[int(ecg_id)] = (f"ptb-xl/{int(float(patient))}", parse_age(age),
+                            {0: "M", 1: "F"}.get(int(sex)) if pd.notna(sex) else None)
+    return out
+
+
+def _ptbxl_patient(rec: Record, stem: str, table: Mapping[int, tuple[str, float | None, str | None]]) -> None:
+    """Set the patient id of a challenge PTB-XL record (``HR<ecg_id>``) from PTB-XL's own table, when the
+    table's age and sex agree with the header (otherwise the record stays its own patient)."""
+    m = re.fullmatch(r"HR(\d+)", stem)
+    if not m or int(m.group(1)) not in table:
+        return
+    patient, age, sex = table[int(m.group(1))]
+    if (age is None or rec.age is None or abs(age - rec.age) <= 1) and (sex is None or sex == rec.sex):
+        rec.patient_id = f"cinc2021/{patient}"
+        rec.meta["patient_from"] = "ptbxl_database.csv"
+    else:
+        rec.meta["patient_from"] = (f"record (ptbxl_database.csv row {m.group(1)} disagrees: age {age}, "
+                                    f"sex {sex})")
+
+
+# ================================================================== reference beat annotations
+
+#: Annotation symbols that mark a beat (MIT-BIH convention, as in wfdb's beat codes): normal, bundle branch
+#: block, atrial/nodal/supraventricular premature, ventricular, fusion, escape, paced, unclassifiable.
+BEAT_SYMBOLS: frozenset[str] = frozenset("NLRBAaJSVrFejnE/fQ")
+#: Annotators tried, in order, when ``annotator='auto'``: beat annotations of the whole record first,
+#: then the QT database's manual marks of selected beats (annotator 1, second pass; then ``man``).
+AUTO_ANNOTATORS: tuple[str, ...] = ("atr", "q1c", "man")
+
+
+def read_reference_beats(root: str | os.PathLike[str], record: str,
+                         annotator: str = "auto") -> tuple[Record, np.ndarray]:
+    """A record of a validation database and the sample indices of its reference beats (R peaks / QRS marks).
+
+    ``root``: the database's version folder (``.../mitdb/1.0.0``, ``.../qtdb/1.0.0``, ``.../ludb/1.0.1``);
+    ``record``: the record name as in ``RECORDS`` (``'100'``, ``'sel100'``, ``'data/1'``; for LUDB ``'1'``
+    works too); ``annotator``: the annotation file extension, or ``'auto'`` (:data:`AUTO_ANNOTATORS`).
+
+    - Beat annotation files (MIT-BIH and QT ``atr``, QT ``man``): every annotation whose symbol is in
+      :data:`BEAT_SYMBOLS` (rhythm changes ``+``, noise ``~``, comments and the like are skipped).
+    - Waveform delineation files (LUDB ``i`` ... ``v6``, QT ``q1c``/``q2c``/``qt1``/``pu*``), made of
+      ``(`` onset, peak, ``)`` offset marks: the QRS peak marks, i.e. the marks with a beat symbol (P and
+      T peaks are ``p`` and ``t``). A few LUDB triples miss their onset or offset; their peak still counts.
+
+    Delineation and ``man`` files annotate only part of a record (LUDB: the beats away from the edges;
+    QT ``q1c``/``man``: about 30 selected beats): ``record.meta['annotated_range']`` holds the first and
+    last annotation sample of the file, the span in which detections can be scored. Lead names that are
+    not standard 12-lead names (``MLII``, ``CM5``) are kept as they are. Raises :class:`RecordError` when
+    the record or the annotation file is missing or unreadable.
+    """
+    root = Path(root)
+    db = root.parent.name if re.fullmatch(r"\d+(\.\d+)*", root.name) else root.name
+    rec_path = root / record
+    if not rec_path.with_name(rec_path.name + ".hea").is_file() and (root / "data" / f"{record}.hea").is_file():
+        rec_path = root / "data" / record
+    record_id = f"{db}/{Path(record).name}"
+    if annotator == "auto":
+        found = [a for a in AUTO_ANNOTATORS if rec_path.with_name(f"{rec_path.name}.{a}").is_file()]
+        if not found:
+            have = sorted(p.suffix[1:] for p in rec_path.parent.glob(f"{rec_path.name}.*")
+                          if p.suffix not in (".hea", ".dat", ".mat", ".xws"))
+            raise RecordError(record_id, f"no reference annotation ({', '.join(AUTO_ANNOTATORS)}) found; "
+                                         f"annotation files present: {have or 'none'}")
+        annotator = found[0]
+    ann_file = rec_path.with_name(f"{rec_path.name}.{annotator}")
+    if not ann_file.is_file():
+        raise RecordError(record_id, f"annotation file {ann_file} missing")
+    rec = read_wfdb_record(rec_path, record_id, source=db, strict_leads=False)
+    try:
+        ann = wfdb.rdann(str(rec_path), annotator)
+    except Exception as exc:
+        raise RecordError(record_id, f"unreadable annotation file {ann_file}: {exc}") from exc
+    symbols = list(ann.symbol or [])
+    samples = np.asarray(ann.sample, dtype=np.int64)
+    delineation = any(s in ("(", ")") for s in symbols)
+    beats = np.array(sorted({int(t) for t, s in zip(samples, symbols) if s in BEAT_SYMBOLS}), dtype=np.int64)
+    n = rec.signal.shape[1]
+    outside = int(((beats < 0) | (beats >= n)).sum())
+    beats = beats[(beats >= 0) & (beats < n)]
+    rec.meta.update({
+        "annotator": annotator,
+        "annotation_kind": "delineation" if delineation else "beats",
+        "annotated_range": (int(samples.min()), int(samples.max())) if len(samples) else (0, -1),
+        "n_reference_beats": int(len(beats)),
+        "beats_outside_signal": outside,
+    })
+    return rec, beats

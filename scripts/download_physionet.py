@@ -1,0 +1,20 @@
+"""Rule download_physionet: fetch one PhysioNet database version and write its download marker."""
+
+import logging
+from pathlib import Path
+
+from ecgdiff import physionet
+
+sm = snakemake  # noqa: F821 (defined by Snakemake's script directive)
+logging.basicConfig(filename=sm.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+physionet.download(
+    sm.wildcards.db,
+    sm.wildcards.version,
+    Path(sm.output.manifest).parent,  # the marker is written into the version folder
+    sm.params.base_url,
+    include=physionet.include_patterns(sm.wildcards.db, sm.params.include, sm.params.cinc_sources),
+    workers=sm.params.workers,
+    retries=sm.params.retries,
+    timeout=sm.params.timeout_s,
+)
