@@ -4,10 +4,17 @@ A beat database is a folder holding
 
 - ``beats.npy``: float32 ``[N, L, T]`` normalised beats (``L`` leads in the order ``manifest['leads']``,
   ``T = before + after`` samples at ``manifest['fs']`` Hz, R peak at index ``before``);
-- ``beats.parquet``: one row per beat, columns :data:`META_COLUMNS` (and possibly more);
-- ``rejects.csv``: one row per rejected record or beat: ``record_id, beat_index, stage, reason``;
+- ``beats.parquet``: one row per beat, columns :data:`META_COLUMNS` and, as written by
+  :func:`ecgdiff.beatdb.build`, ``beat_index`` (the beat's index among the record's detected R peaks)
+  and ``scale_<lead>`` for each lead (the millivolt value the lead was divided by: its maximum absolute
+  value during the QRS, so ``beats * scale`` restores millivolts);
+- ``rejects.csv``: one row per rejected record or beat: ``record_id, beat_index, stage, reason``
+  (``beat_index`` empty for a whole record; ``stage`` one of ``read``, ``metadata``, ``label``, ``beats``
+  for records, ``window``, ``quality`` for beats);
 - ``splits.csv``: the patient-level split manifest: ``patient_id, split``;
-- ``manifest.json``: leads, fs, window, counts, the SHA-256 of each file above, ``data_hash``
+- ``manifest.json``: leads, fs, window (``before``, ``after``), ``qrs_window_samples`` (the normalisation
+  window, half-open ``[start, stop)`` relative to R: ``beats[..., before + start : before + stop]`` has a
+  maximum absolute value of 1 in every lead), counts, the SHA-256 of each file above, ``data_hash``
   (hash of the beat and metadata files: what every downstream output records as its data
   provenance) and the provenance of the build.
 
