@@ -18,7 +18,8 @@ Protocol:
    with its AUC and DeLong 95 % interval (figure 10), and ST deviations (figure 11): at ``J + st_ms``
    (J = QRS offset of the real beat), the real beat minus the posterior mean on each precordial lead;
    positive = the patient's ST segment lies above what a healthy heart with these limb leads would
-   show (elevation), negative = depression.
+   show (elevation), negative = depression. Figure 11 shows the control of median distance and the MI
+   patients of largest and smallest mean ST deviation.
 
 Outputs: ``tables/anomaly_detection.{csv,md}``, ``figures/fig9_mahalanobis.{png,pdf}``,
 ``figures/fig10_roc.{png,pdf}``, ``figures/fig11_st_segments.{png,pdf}``.
@@ -210,8 +211,8 @@ def plot_roc(res: metrics.RocResult, stem: str, prov: Mapping[str, Any]) -> None
 
 
 def examples(df: pd.DataFrame) -> list[tuple[str, str]]:
-    """(patient_id, caption) of figure 11: the median-distance control, the MI patients with the largest
-    mean ST elevation and the largest mean ST depression."""
+    """(patient_id, caption) of figure 11: the median-distance control, then the MI patients with the largest
+    and the smallest mean ST deviation over the scored leads (captioned by the sign of that mean)."""
     st_cols = [c for c in df.columns if c.startswith("st_")]
     out = []
     ctrl = df[df["group"] == "control"]
@@ -221,11 +222,17 @@ def examples(df: pd.DataFrame) -> list[tuple[str, str]]:
     mi = df[df["group"] == "mi"].copy()
     mi["st_mean"] = mi[st_cols].mean(axis=1)
     mi = mi[np.isfinite(mi["st_mean"])]
+
+    def caption(v: float) -> str:
+        return f"MI, mean ST {'elevation' if v > 0 else 'depression'} {v:+.2f}"
+
     if len(mi):
-        out.append((mi.loc[mi["st_mean"].idxmax(), "patient_id"], "MI, ST elevation"))
-        rest = mi[mi["patient_id"] != out[-1][0]]
+        hi = mi["st_mean"].idxmax()
+        out.append((mi.loc[hi, "patient_id"], caption(mi.loc[hi, "st_mean"])))
+        rest = mi.drop(index=hi)
         if len(rest):
-            out.append((rest.loc[rest["st_mean"].idxmin(), "patient_id"], "MI, ST depression"))
+            lo = rest["st_mean"].idxmin()
+            out.append((rest.loc[lo, "patient_id"], caption(rest.loc[lo, "st_mean"])))
     return out
 
 

@@ -43,7 +43,12 @@ def label_leads(axes: np.ndarray, names: Sequence[str]) -> None:
 
 
 def finish(fig: plt.Figure, title: str, xlabel: str = "time from R peak (ms)") -> None:
-    """Title, common x label and a tight layout leaving room for the provenance footer."""
+    """Title, x label under the bottom row and a tight layout leaving room for the provenance footer."""
     fig.suptitle(title, fontsize=10)
-    fig.supxlabel(xlabel, fontsize=9)
-    fig.tight_layout(rect=(0, 0.03, 1, 0.97))
+    axes = np.array(fig.axes).reshape(-1)
+    bottom = max(ax.get_subplotspec().rowspan.stop for ax in axes if ax.get_subplotspec() is not None)
+    for ax in axes:
+        spec = ax.get_subplotspec()
+        if spec is not None and spec.rowspan.stop == bottom:
+            ax.set_xlabel(xlabel, fontsize=7)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))

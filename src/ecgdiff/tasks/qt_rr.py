@@ -20,7 +20,8 @@ Patients whose real beat has no measurable QRS or T wave are excluded (counted i
 as are patients with fewer than three RR values with a measured QT.
 
 Outputs: ``tables/table2_qt_rr.{csv,md}``, ``figures/fig7_qt_rr.{png,pdf}`` (QT against RR with 95 %
-CLT intervals over the posterior samples and the fitted Fridericia curves, for a few patients),
+CLT intervals over the posterior samples and the fitted Fridericia curves, with and without offset, for a
+few patients),
 ``figures/fig8_qt_beats.{png,pdf}`` (posterior beats for three RR values against the observed QRS).
 """
 
@@ -224,12 +225,15 @@ def plot_qt(shards: list[common.Shard], per_patient: pd.DataFrame, config: Mappi
             means.append(iv.estimate if iv else np.nan)
             halves.append(iv.half_width if iv else np.nan)
         ax.errorbar(rr, means, yerr=halves, fmt="o", color=color, ms=3, capsize=2, label=f"patient {p}")
-        row = per_patient[(per_patient["patient_id"] == p) & (per_patient["law"] == "fridericia")].iloc[0]
-        ax.plot(grid, 1000 * row["qtc"] * np.cbrt(grid / 1000), color=color, lw=1,
-                label=f"Fridericia fit (R²={row['r2']:.2f})")
+        rows = per_patient[per_patient["patient_id"] == p].set_index("law")
+        off, plain = rows.loc["fridericia_offset"], rows.loc["fridericia"]
+        ax.plot(grid, 1000 * (off["qtc0"] * np.cbrt(grid / 1000) + off["qtc1"]), color=color, lw=1,
+                label=f"Fridericia with offset (R²={off['r2']:.2f})")
+        ax.plot(grid, 1000 * plain["qtc"] * np.cbrt(grid / 1000), color=color, lw=0.8, ls="--",
+                label=f"Fridericia (R²={plain['r2']:.2f})")
     ax.set_xlabel("RR (ms)")
     ax.set_ylabel("QT (ms)")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=5, ncol=2)
     ax.set_title("QT of posterior beats against the conditioning RR (figure 7)", fontsize=9)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     save_figure(fig, common.figure_paths(stem), prov)
