@@ -313,3 +313,14 @@ def test_empty_shard_is_written_and_skipped(tmp_path):
     factory, provider = exact_factory(prior)
     arrays = denoising.run_shard(db, factory, config, 2, 3)  # 2 patients, 3 shards: shard 2 is empty
     assert arrays["maha"].shape == (0, 9) and not provider.calls
+
+
+def test_empty_shard_of_every_task(tmp_path):
+    prior = GaussianBeatPrior(length=16)
+    db = make_db(tmp_path / "db", prior, {"train": 2, "test": 1, "mi": 2})
+    config = make_config(missing_leads={"n_samples": 2}, qt_rr={"n_samples": 2}, shards=2)
+    factory, provider = exact_factory(prior)
+    for module in (missing_leads, qt_rr):
+        arrays = module.run_shard(db, factory, config, 1, 2)  # one test patient: shard 1 is empty
+        assert len(arrays["patient_id"]) == 0
+    assert not provider.calls

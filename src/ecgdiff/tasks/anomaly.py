@@ -6,7 +6,8 @@ Protocol:
    Controls: healthy test patients (one beat each) sampled to match the cases' age-by-sex
    distribution (:func:`ecgdiff.matching.match_controls`: Gaussian kernel of ``bandwidth_years``,
    distinct patients); at most ``n_controls``. With ``controls: all`` every test patient is a control
-   (for small cohorts, where exact matching keeps too few; the table says which was used).
+   (for small cohorts, where exact matching keeps too few; the table says which was used). Controls
+   come from the ``control_splits`` (default: the test split; the tiny test run adds ``cv``).
 2. Observe the augmented limb leads aVL, aVR, aVF of each beat; estimate their noise levels
    (algorithm 2, ``tasks.n_mle`` iterations), draw ``n_samples`` posterior samples of the whole beat
    (MCGdiff with ``particles`` particles in the paper: 50 particles, 100 samples).
@@ -43,7 +44,7 @@ TASK = "anomaly"
 DEFAULTS: dict[str, Any] = {"n_samples": 100, "n_mi": None, "n_controls": None, "bandwidth_years": 2.0,
                             "observed": ["aVL", "aVR", "aVF"], "scored": ["V1", "V2", "V3", "V4", "V5", "V6"],
                             "st_ms": 60.0, "batch_patients": None, "covariance": "ledoit_wolf",
-                            "controls": "matched"}
+                            "controls": "matched", "control_splits": ["test"]}
 GROUPS = ("control", "mi")
 
 
@@ -56,7 +57,9 @@ def cohort(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame
     s = settings(config)
     seed = int(config["seed"])
     mi_beats, mi_meta = common.one_beat_per_patient(db, "mi", seed, s["n_mi"])
-    test_beats, test_meta = common.one_beat_per_patient(db, "test", seed)
+    parts = [common.one_beat_per_patient(db, split, seed) for split in s["control_splits"]]
+    test_beats = np.concatenate([b for b, _ in parts])
+    test_meta = pd.concat([m for _, m in parts], ignore_index=True)
     test_meta = test_meta.assign(_row=np.arange(len(test_meta)))
     if s["controls"] == "matched":
         ctrl_meta = matching.match_controls(mi_meta, test_meta, seed=seed,
@@ -68,8 +71,8 @@ def cohort(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame
     if s["n_controls"] is not None and len(ctrl_meta) > s["n_controls"]:
         ctrl_meta = ctrl_meta.sample(int(s["n_controls"]), random_state=seed).sort_index()
     if len(ctrl_meta) < 2 or len(mi_meta) < 2:
-        raise ValueError(f"anomaly: need >= 2 patients per group, got {len(ctrl_meta)} matched controls "
-                         f"and {len(mi_meta)} MI patients")
+        raise ValueError(f"anomaly: need >= 2 patients per group, got {len(ctrl_meta)} controls ({s['controls']} "
+                         f"from {s['control_splits']}) and {len(mi_meta)} MI patients")
     ctrl_beats = test_beats[ctrl_meta["_row"].to_numpy()]
     meta = pd.concat([mi_meta.assign(group="mi"), ctrl_meta.drop(columns="_row").assign(group="control")],
                      ignore_index=True)

@@ -129,8 +129,8 @@ def lead_i_observation(weights: np.ndarray, length: int) -> LinearObservation:
     (or a shared one for ``weights [L]``)."""
     weights = np.asarray(weights, dtype=np.float64)
     eye = np.eye(length)
-    mats = np.einsum("...l,ts->...tls", weights, eye).reshape(*weights.shape[:-1], length, -1)
     L = weights.shape[-1]
+    mats = np.einsum("...l,ts->...tls", weights, eye).reshape(*weights.shape[:-1], length, L * length)
     return LinearObservation((L, length), np.zeros(length, dtype=np.int64), matrix=mats)
 
 
