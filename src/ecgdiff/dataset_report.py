@@ -62,7 +62,7 @@ def write_table3(db: BeatDatabase, csv_path: str | os.PathLike[str], md_path: st
     half = t.loc["Mean 95% CI half-width"]
     shown.loc["Mean (beats)"] = [f"{m:.1f} +/- {h:.1f}" if np.isfinite(h) else (f"{m:.1f}" if np.isfinite(m) else "-")
                                  for m, h in zip(mean.astype(float), half.astype(float))]
-    md = f"{cap}\n\n{shown.reset_index().to_markdown(index=False, colalign=['left'] + ['right'] * shown.shape[1])}\n\n{footer(provenance)}\n"
+    md = f"{cap}\n\n{shown.reset_index().to_markdown(index=False, colalign=['left'] + ['right'] * shown.shape[1], disable_numparse=True)}\n\n{footer(provenance)}\n"
     write_text(md_path, md)
     return df
 

@@ -46,3 +46,4 @@ def test_write_table3_files(tmp_path):
     assert t.loc["All (beats)", "MI"] == 22 and read_table_provenance(tmp_path / "t.csv")["data_hash"] == "abc"
     md = (tmp_path / "t.md").read_text()
     assert "| 4.0 +/- 2.3 |" in md and "| All (patients)    |" in md and "TEST" in md
+    assert "|    5.0 |" in md  # one test patient: its mean, no interval
