@@ -11,7 +11,7 @@ One interface for every sampler::
 See ``docs/inverse.md`` for each sampler's algorithm, defaults, accuracy against exact posteriors and speed.
 """
 
-from . import mcgdiff  # noqa: F401  (registration)
+from . import ddnm, diffpir, dps, mcgdiff, mgps, pgdm, reddiff  # noqa: F401  (registration)
 from .base import DenoiserCall, Sampler, available, default_options, get_sampler
 from .noise import estimate_noise, estimate_noise_batch
 from .operators import Linear, Mask, Observation, build_observation

@@ -180,7 +180,8 @@ class BaseSampler:
         obs = build_observation(operator, ys, sigma_y)
         rng = RNG(generator, ys.device, ys.dtype)
         den = DenoiserCall(denoiser, obs.x_shape)
-        x = self._run(den, obs, int(n_samples), rng)
+        with torch.no_grad():  # samplers that need gradients re-enable them locally
+            x = self._run(den, obs, int(n_samples), rng)
         self.last_calls = den.calls
         return x.reshape(obs.P, n_samples, *obs.x_shape)
 

@@ -101,7 +101,7 @@ def _ess(logw: Tensor) -> Tensor:
     return 1.0 / (w * w).sum(-1)
 
 
-def smc(den: DenoiserCall, obs: Observation, runs: int, particles: int, rng: RNG, *, steps: int,
+def smc(den: DenoiserCall, obs: Observation, runs: int, particles: int, rng: RNG, *, steps: int = 20,
         eta: float = 1.0, delta: float = 0.0, resampling: str = "systematic", levels: str = "insert",
         max_extra_levels: int = 16, sigma_min: float = schedule.SIGMA_MIN, sigma_max: float = schedule.SIGMA_MAX,
         rho: float = schedule.RHO) -> tuple[Tensor, dict]:

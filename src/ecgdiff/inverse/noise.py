@@ -112,7 +112,8 @@ def estimate_noise_batch(denoiser, ys: Tensor, operator: Operator | Sequence[Ope
     for _ in range(n_iter):
         obs = build_observation(operator, ys, phi[:, g].to(dtype))
         den = DenoiserCall(denoiser, obs.x_shape)
-        parts, _ = smc(den, obs, runs, particles, rng, **smc_options)
+        with torch.no_grad():
+            parts, _ = smc(den, obs, runs, particles, rng, **smc_options)
         x = parts.reshape(P, -1, obs.d)
         r2 = ((ys[:, None, :] - obs.forward(x)) ** 2).double().mean(1)       # [P, m]
         ms = group_mean(r2)

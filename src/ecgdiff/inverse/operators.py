@@ -240,7 +240,8 @@ class Observation:
 
 def build_observation(operator: Operator | Sequence[Operator], y: Tensor, sigma_y: SigmaLike | Tensor,
                       dtype: torch.dtype | None = None) -> Observation:
-    """Diagonal form of ``P`` observations ``y [P, m]`` with noise ``sigma_y`` (float, ``[P]``, ``[m]`` or ``[P, m]``).
+    """Diagonal form of ``P`` observations ``y [P, m]`` with noise ``sigma_y`` (float, ``[P]``, ``[m]`` or ``[P, m]``;
+    a 1-D ``sigma_y`` of length ``P`` is per patient, even when ``P == m``).
 
     ``operator`` is one operator shared by all patients or a sequence of ``P`` operators of the same kind,
     ``x_shape`` and ``m``. Tensors are placed on ``y``'s device in ``dtype`` (default ``y``'s dtype).
@@ -269,14 +270,12 @@ def build_observation(operator: Operator | Sequence[Operator], y: Tensor, sigma_
 
 def _sigma_matrix(sigma_y, P: int, m: int, device, dtype) -> Tensor:
     s = torch.as_tensor(sigma_y, dtype=dtype, device=device)
-    if s.ndim == 1 and P == m and P > 1:
-        raise ValueError(f"sigma_y of shape [{P}] is ambiguous with P = m = {P}: pass a float or a [P, m] tensor")
     if s.ndim == 0:
         s = s.expand(P, m)
-    elif s.ndim == 1 and s.shape[0] == m:
-        s = s[None, :].expand(P, m)
-    elif s.ndim == 1 and s.shape[0] == P:
+    elif s.ndim == 1 and s.shape[0] == P:          # one std per patient (takes precedence when P == m)
         s = s[:, None].expand(P, m)
+    elif s.ndim == 1 and s.shape[0] == m:          # one std per observed coordinate, shared by the patients
+        s = s[None, :].expand(P, m)
     elif s.shape != (P, m):
         raise ValueError(f"sigma_y must be a float, [P]={P}, [m]={m} or [P, m], got shape {tuple(s.shape)}")
     s = s.clone()
