@@ -19,7 +19,7 @@ from task_helpers import ExactPosterior, GaussianBeatPrior, exact_factory, make_
 
 def make_config(**tasks):
     return {"run": "unit", "label": "UNIT TEST - analytic Gaussian prior", "seed": 3,
-            "tasks": {"shards": 2, "sampler": "mcgdiff", "n_mle": 2, **tasks}}
+            "tasks": {"shards": 2, "sampler": "mcgdiff", **tasks}}
 
 
 def run_task(module, db, config, factory, tmp_path, outputs):
@@ -271,7 +271,8 @@ def test_particles_units_and_table(tmp_path):
 def mcgdiff_config(**tasks):
     config = make_config(**tasks)
     config["inverse"] = {}
-    config["tasks"].update(n_mle=6, sampler_options={"mcgdiff": {"particles": 32, "steps": 20, "noise_runs": 4}})
+    config["tasks"].update(sampler_options={"mcgdiff": {"particles": 32, "steps": 20, "noise_runs": 4,
+                                                        "noise_iters": 6}})
     return config
 
 

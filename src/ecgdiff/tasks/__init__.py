@@ -41,20 +41,20 @@ OUTPUT_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
-def noise_estimation_options(config: Mapping[str, Any], task: str) -> dict[str, Any]:
-    """Options of the noise-level estimation: MCGdiff's SMC options (the paper's sampler), its ``noise_runs``
-    parallel runs and ``particles``, as configured for ``task``."""
+def noise_estimation_options(config: Mapping[str, Any], task: str) -> tuple[int, dict[str, Any]]:
+    """Iterations (N_MLE) and options of the noise-level estimation, from MCGdiff's configuration for ``task``
+    (the paper's sampler): ``noise_iters`` iterations, ``noise_runs`` parallel SMC runs of ``particles``
+    particles, ``noise_init``, ``noise_method`` and MCGdiff's SMC options."""
     from ..inverse import get_sampler
 
-    opts = common.sampler_options(config, "mcgdiff", task)
-    mcg = get_sampler("mcgdiff", **opts)
-    return {"runs": mcg.noise_runs, "particles": mcg.particles, "method": mcg.noise_method, **mcg.smc_options()}
+    mcg = get_sampler("mcgdiff", **common.sampler_options(config, "mcgdiff", task))
+    return int(mcg.noise_iters), {"runs": mcg.noise_runs, "particles": mcg.particles, "method": mcg.noise_method,
+                                  "init": mcg.noise_init, **mcg.smc_options()}
 
 
 def provider_factory(prior: Any, config: Mapping[str, Any], task: str) -> Callable[..., SamplesProvider]:
     """``factory(name, **options) -> SamplesProvider`` for ``prior`` with the run's sampler options."""
-    n_mle = int(config["tasks"]["n_mle"])
-    mle = noise_estimation_options(config, task)
+    n_mle, mle = noise_estimation_options(config, task)
     max_rows = config["tasks"].get("max_batch_rows")
 
     def make(name: str, **extra: Any) -> SamplesProvider:
@@ -88,16 +88,18 @@ def run_shard(task: str, beats_dir: str | os.PathLike[str], prior_path: str | os
     prior = load_prior(prior_path, device=config.get("device", "auto"))
     _validate_prior(prior, db)
     log.info("%s shard %d/%d on %s", task, shard, n_shards, prior.device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     arrays = TASKS[task].run_shard(db, provider_factory(prior, config, task), config, int(shard), n_shards)
-    seconds = time.perf_counter() - t0
-    log.info("%s shard %d: %d patients in %.1f s", task, shard, len(arrays.get("patient_id", [])), seconds)
+    seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
+    log.info("%s shard %d: %d patients in %.1f s (%.1f s CPU)", task, shard, len(arrays.get("patient_id", [])),
+             seconds, cpu_seconds)
     from .. import provenance
 
     common.save_shard(out_path, arrays, {
         "task": task, "shard": int(shard), "n_shards": n_shards, "data_hash": db.data_hash,
         "seed": config.get("seed"), "config_hash": provenance.config_hash(config),
         "prior": os.fspath(prior_path), "prior_sha256": io.sha256_file(prior_path), "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "device": str(prior.device)})
 
 

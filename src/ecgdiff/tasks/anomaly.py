@@ -9,7 +9,7 @@ Protocol:
    (for small cohorts, where exact matching keeps too few; the table says which was used). Controls
    come from the ``control_splits`` (default: the test split; the tiny test run adds ``cv``).
 2. Observe the augmented limb leads aVL, aVR, aVF of each beat; estimate their noise levels
-   (algorithm 2, ``tasks.n_mle`` iterations), draw ``n_samples`` posterior samples of the whole beat
+   (algorithm 2, N_MLE = ``inverse.mcgdiff.noise_iters`` iterations), draw ``n_samples`` posterior samples of the whole beat
    (MCGdiff with ``particles`` particles in the paper: 50 particles, 100 samples).
 3. Score: rescaled Mahalanobis distance (:func:`ecgdiff.metrics.rescaled_mahalanobis`, as in
    denoising) of the real precordial leads V1-V6 from the posterior, averaged over the six leads. A

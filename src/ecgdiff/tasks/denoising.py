@@ -4,7 +4,7 @@ Protocol: for each test patient (one random beat each), draw a per-lead noise le
 ``sigma_l ~ Exponential(mean = tasks.denoising.noise_mean)`` (0.2 in the paper) and observe every
 coordinate of the beat with white noise of that level on that lead: ``y = x + sigma_l * eps``. The
 noise levels are unknown to the sampler: they are estimated by the noise-level estimation (paper
-algorithm 2, ``tasks.n_mle`` iterations), then posterior samples are drawn (``tasks.sampler``, MCGdiff
+algorithm 2, N_MLE = ``inverse.mcgdiff.noise_iters`` iterations), then posterior samples are drawn (``tasks.sampler``, MCGdiff
 in the paper).
 
 Metrics, per patient, then mean and 95 % CLT interval over patients:
@@ -95,6 +95,12 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
     }
 
 
+def _n_mle(config: Mapping[str, Any]) -> int:
+    from . import noise_estimation_options
+
+    return noise_estimation_options(config, TASK)[0]
+
+
 def _cond(db: Any, meta: pd.DataFrame) -> np.ndarray:
     from ..diffusion import conditioning
 
@@ -132,7 +138,7 @@ def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outpu
                             "patients": table["n_patients"]})
     s = settings(config)
     caption = (f"Denoising (paper 3.3.1): per-lead noise sigma_l ~ Exponential(mean {s['noise_mean']}), "
-               f"noise levels estimated ({config['tasks'].get('n_mle')} iterations), "
+               f"noise levels estimated ({_n_mle(config)} iterations), "
                f"{s['n_samples']} posterior samples ({config['tasks'].get('sampler', 'mcgdiff')}); "
                "mean and 95% CLT interval over test patients. Covariance: "
                f"{s['covariance']}.")

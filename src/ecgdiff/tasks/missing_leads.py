@@ -4,7 +4,7 @@ Protocol, per test patient (one random beat each):
 
 - ``single`` (the paper's table 1): withhold one precordial lead ``V`` (each of ``leads`` in turn) and
   observe the eight others, noise free. The noise levels of the observed leads are estimated
-  (algorithm 2, ``tasks.n_mle`` iterations; 10 in the paper) with the paper's sampler, then every
+  (algorithm 2, N_MLE = ``inverse.mcgdiff.noise_iters`` iterations; 10 in the paper) with the paper's sampler, then every
   sampler of ``samplers`` draws ``n_samples`` posterior samples given those levels. The reconstruction
   is the posterior mean.
 - ``limb``: observe only aVL, aVR, aVF (two independent limb leads) and reconstruct V1-V6.
@@ -250,12 +250,14 @@ def _title(method: str) -> str:
 
 
 def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outputs: Mapping[str, str]) -> pd.DataFrame:
+    from . import noise_estimation_options
+
     common.check_shards(shards, TASK, db.data_hash)
     s = settings(config)
     prov = common.output_provenance(config, db.data_hash, TASK, shards)
     numeric, display = summarise(db, shards, config)
     caption = (f"Table 1: R^2 of missing-lead reconstructions (posterior mean of {s['n_samples']} samples; "
-               f"noise levels estimated with {config['tasks'].get('n_mle')} iterations) and of Dower's method; "
+               f"noise levels estimated with {noise_estimation_options(config, TASK)[0]} iterations) and of Dower's method; "
                "mean and 95% CLT interval over test patients. Rows 'all other leads': the paper's table 1. "
                f"Lead I: observed through the patient's lead-scale factors ({s['lead_i_scales']}).")
     common.write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)

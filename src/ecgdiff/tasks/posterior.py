@@ -132,7 +132,7 @@ class PosteriorSampler:
             ``conditional`` and ``device``).
         name: sampler name (``mcgdiff``, ``dps``, ...).
         options: sampler options (``config["inverse"][name]`` merged with the task's overrides).
-        n_mle: iterations of the noise-level estimation (paper algorithm 2).
+        n_mle: iterations of the noise-level estimation (paper algorithm 2, N_MLE).
         mle_options: options of :func:`ecgdiff.inverse.estimate_noise_batch` (runs, particles, SMC options).
         max_rows: at most this many states per denoiser call: the samples are drawn in consecutive
             chunks of ``max_rows // (P * particles)`` (``None``: all at once).

@@ -4,7 +4,7 @@ Protocol, per test patient (one random beat each):
 
 1. QRS onset ``Q`` and offset ``J`` of the real beat (:func:`ecgdiff.qt.qrs_bounds`, all leads).
 2. Observe every lead from the start of the window up to and including ``J`` (P wave, PR segment and
-   QRS; noise free); estimate the noise levels (algorithm 2, ``tasks.n_mle`` iterations) under the
+   QRS; noise free); estimate the noise levels (algorithm 2, N_MLE = ``inverse.mcgdiff.noise_iters`` iterations) under the
    patient's own conditioning.
 3. For each RR of ``rr_ms`` (the grid), condition the prior on the patient's age and sex and that RR,
    and draw ``n_samples`` posterior samples given the same observation and noise levels (all patients
