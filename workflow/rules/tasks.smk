@@ -44,6 +44,8 @@ rule task_shard:
         log("tasks/{task}/shard_{shard}.log"),
     params:
         beats_dir=lambda w, input: os.path.dirname(input.beats[0]),
+        # the settings a shard depends on: a change reruns the affected jobs
+        settings={"seed": config["seed"], "tasks": config["tasks"], "inverse": config["inverse"]},
     conda:
         ENV_SAMPLE
     threads: config["tasks"]["threads"]
@@ -86,6 +88,7 @@ for _task, _spec in TASK_OUTPUTS.items():
         params:
             task=_task,
             beats_dir=lambda w, input: os.path.dirname(input.beats[0]),
+            settings={"seed": config["seed"], "tasks": config["tasks"], "inverse": config["inverse"]},
         conda:
             ENV_PLOT
         threads: 1
