@@ -165,9 +165,10 @@ def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outpu
     caption = (f"MI detection (paper 3.3.4): rescaled Mahalanobis distance of the real V1-V6 from "
                f"{s['n_samples']} posterior samples given {', '.join(s['observed'])}, averaged over leads; "
                f"mean and 95% CLT interval per group; AUC of the distance with its DeLong 95% interval. "
-               + (f"Controls: healthy test patients matched to the MI set's age by sex "
+               + (f"Controls: healthy {'/'.join(s['control_splits'])} patients matched to the MI set's age by sex "
                   f"(Gaussian kernel, {s['bandwidth_years']}-year bandwidth)." if s["controls"] == "matched" else
-                  "Controls: every healthy test patient (no age-by-sex matching)."))
+                  f"Controls: every healthy patient of the {'/'.join(s['control_splits'])} split(s) "
+                  "(no age-by-sex matching)."))
     common.write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
     plot_distances(df, outputs["figure_distances"], prov)
     plot_roc(res, outputs["figure_roc"], prov)
