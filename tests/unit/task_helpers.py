@@ -122,7 +122,7 @@ class ExactPosterior:
     def sample(self, cond, y, obs, sigma, n_samples, generator):
         P = len(y)
         mu = self.prior.mean(cond).reshape(P, -1)
-        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator, device=generator.device))
         rng = np.random.default_rng(seed)
         out = np.zeros((P, n_samples, *self.prior.shape), dtype=np.float32)
         if not self.prior.structured and obs.mask is not None:  # isotropic prior, mask: coordinate-wise

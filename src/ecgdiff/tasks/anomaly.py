@@ -90,7 +90,7 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
     x = beats[idx].astype(np.float64)
     meta = meta.iloc[idx].reset_index(drop=True)
     P, L, T = x.shape
-    gen = common.generator(common.shard_seed(int(config["seed"]), TASK, shard))
+    gen = common.generator(common.shard_seed(int(config["seed"]), TASK, shard), config)
     provider = provider_factory(config["tasks"].get("sampler", "mcgdiff"))
     obs = LinearObservation.from_mask(common.lead_time_mask(geo.leads, s["observed"], T))
     scored = leadlib.indices(s["scored"], geo.leads)

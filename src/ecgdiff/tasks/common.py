@@ -59,8 +59,12 @@ def shard_seed(seed: int, task: str, shard: int) -> int:
     return int.from_bytes(h[:8], "little") >> 1
 
 
-def generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A torch generator on ``device`` seeded with ``seed``."""
+def generator(seed: int, config: Mapping[str, Any] | None = None) -> torch.Generator:
+    """A torch generator seeded with ``seed`` on the run's device (``config["device"]``; CPU without a config),
+    where the samplers draw their noise."""
+    from ..runtime import pick_device
+
+    device = pick_device(config.get("device", "auto")) if config is not None else torch.device("cpu")
     return torch.Generator(device=device).manual_seed(int(seed))
 
 

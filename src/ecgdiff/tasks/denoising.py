@@ -69,7 +69,7 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
     y_full, sigma_true = simulate_observation(x, float(s["noise_mean"]), np.random.default_rng(seed))
     obs = LinearObservation.from_mask(np.ones((L, T), dtype=bool))
     provider = provider_factory(config["tasks"].get("sampler", "mcgdiff"))
-    gen = common.generator(seed)
+    gen = common.generator(seed, config)
     cond = _cond(db, meta)
     n = int(s["n_samples"])
     samples = np.zeros((P, n, L, T), dtype=np.float32)

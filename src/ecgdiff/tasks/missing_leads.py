@@ -163,7 +163,7 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
     P, L, T = x.shape
     sc = common.scales(meta, geo.leads)
     seed = common.shard_seed(int(config["seed"]), TASK, shard)
-    gen = common.generator(seed)
+    gen = common.generator(seed, config)
     from ..diffusion import conditioning
 
     cond = conditioning.encode_meta(meta)

@@ -71,7 +71,7 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
     sampler = config["tasks"].get("sampler", "mcgdiff")
     for u, (p, n_part, rep) in enumerate(mine):
         provider = provider_factory(sampler, **{s["sampler_option"]: n_part})
-        gen = common.generator(common.shard_seed(int(config["seed"]), f"{TASK}/{p}/{n_part}", rep))
+        gen = common.generator(common.shard_seed(int(config["seed"]), f"{TASK}/{p}/{n_part}", rep), config)
         y = obs.apply(beats[p:p + 1].astype(np.float64))
         sigma = np.full((1, obs.m), float(s["sigma_y"]))
         t0 = time.perf_counter()

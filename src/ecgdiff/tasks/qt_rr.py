@@ -68,7 +68,7 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
     G = len(rr)
     n = int(s["n_samples"])
     seed = common.shard_seed(int(config["seed"]), TASK, shard)
-    gen = common.generator(seed)
+    gen = common.generator(seed, config)
     provider = provider_factory(config["tasks"].get("sampler", "mcgdiff"))
 
     q_on = np.full(P, np.nan)
