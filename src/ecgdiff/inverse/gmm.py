@@ -100,7 +100,8 @@ class LowRankGMM:
         k = torch.multinomial(self.weights.to(gen_dev), n, replacement=True, generator=generator).to(dev)
         z = torch.randn(n, self.Q.shape[2], generator=generator, device=gen_dev, dtype=torch.float64).to(dev)
         e = torch.randn(n, self.d, generator=generator, device=gen_dev, dtype=torch.float64).to(dev)
-        x = self.means[k] + torch.einsum("ndr,nr->nd", self.Q[k], z * self.lam[k].sqrt()) + e * self.floor[k, None].sqrt()
+        x = self.means[k] + torch.einsum("ndr,nr->nd", self.Q[k], z * self.lam[k].sqrt())
+        x = x + e * self.floor[k, None].sqrt()
         return x.reshape(n, *self.x_shape)
 
 

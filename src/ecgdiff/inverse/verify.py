@@ -201,6 +201,11 @@ def run_accuracy(problems: dict[str, Problem], samplers: list[tuple[str, str, di
                 row = {"error": str(err)}
             row.update(sampler=label, problem=key, seconds=time.perf_counter() - t0,
                        denoiser_calls=getattr(sampler, "last_calls", float("nan")))
+            diag = getattr(sampler, "last_diagnostics", None)
+            if diag and diag.get("ess"):  # MCGdiff: effective sample size before each resampling
+                guided = [e for e in diag["ess"] if e < sampler.particles - 1e-6] or [float(sampler.particles)]
+                row.update(ess_mean=sum(diag["ess"]) / len(diag["ess"]), ess_min=min(diag["ess"]),
+                           ess_mean_guided=sum(guided) / len(guided))
             rows.append(row)
             if log:
                 log(f"{label:28s} {key:20s} " + " ".join(f"{k}={v:.4g}" for k, v in row.items()
