@@ -53,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    cache = Path(args.out) / f"inverse_problems_{args.problems}_n{args.n}_s{args.seed}.pt"
+    cache = Path(args.out) / f"inverse_problems_{args.problems}_n{args.n}_s{args.seed}_v2.pt"
     if cache.exists():
         problems, refs = torch.load(cache, weights_only=False)
     else:
@@ -85,7 +85,7 @@ def main() -> None:
     rows = run_accuracy(problems, samplers, args.n, args.seed, refs, args.device)
     df = pd.DataFrame(rows)
     cols = ["sampler", "problem", "sw", "sw_ref", "sw_prior", "sw_excess", "mean_err", "mean_err_ref",
-            "mean_err_prior", "mean_rel", "seconds", "denoiser_calls", "ess_mean_guided", "ess_min"] + \
+            "mean_err_prior", "mean_rel", "var_ratio", "var_ratio_ref", "seconds", "denoiser_calls", "ess_mean_guided", "ess_min"] + \
         (["error"] if "error" in df else [])
     df = df[[c for c in cols if c in df]]
     stem = f"inverse_accuracy_{args.problems}" + (f"_{args.tag}" if args.tag else "")

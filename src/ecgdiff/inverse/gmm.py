@@ -180,6 +180,35 @@ def posterior(prior: LowRankGMM | DenseGMM, operator: Operator, y: Tensor, sigma
     return DenseGMM(w, torch.stack(means), torch.stack(covs), dense.x_shape)
 
 
+def noise_mle(prior: LowRankGMM, operator: Operator, y: Tensor, groups: Tensor, init: float = 0.1,
+              iters: int = 200) -> Tensor:
+    """Exact maximum-likelihood noise stds ``[G]``: maximiser over one std per group of the closed-form marginal
+    likelihood ``log sum_k w_k N(y; A m_k, A C_k A^T + diag(sigma^2))`` (LBFGS on ``log sigma``).
+
+    The reference that Monte-Carlo EM (:mod:`ecgdiff.inverse.noise`) must reach.
+    """
+    A = operator_matrix(operator)
+    covs = torch.stack([A @ prior.covariance(k).cpu() @ A.T for k in range(prior.K)])
+    means = prior.means.cpu() @ A.T
+    yy = torch.as_tensor(y, dtype=torch.float64).cpu()
+    g = torch.as_tensor(groups).long().cpu()
+    logs = torch.full((int(g.max()) + 1,), float(init), dtype=torch.float64).log().requires_grad_(True)
+    opt = torch.optim.LBFGS([logs], max_iter=iters, line_search_fn="strong_wolfe")
+    logw = torch.log(prior.weights.cpu())
+
+    def closure():
+        opt.zero_grad()
+        S = covs + torch.diag_embed((2 * logs[g]).exp())[None]
+        logp = torch.distributions.MultivariateNormal(means, covariance_matrix=S).log_prob(yy)
+        val = -torch.logsumexp(logw + logp, 0)
+        val.backward()
+        return val
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return logs.detach().exp()
+
+
 def _smooth_noise(shape: tuple[int, ...], width: float, generator: torch.Generator | None) -> Tensor:
     """White noise ``[*shape]`` smoothed along the last axis with a Gaussian kernel of std ``width`` samples."""
     z = torch.randn(*shape, generator=generator, dtype=torch.float64)
