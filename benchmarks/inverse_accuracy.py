@@ -6,7 +6,7 @@ Usage (from the repository root, PYTHONPATH=src):
     python benchmarks/inverse_accuracy.py --problems small        # the unit-test problems (3 x 16)
     python benchmarks/inverse_accuracy.py --samplers dps --sweep zeta=0.05,0.1,0.2 --tag dps_zeta
 
-Writes ``results/benchmarks/inverse_accuracy[_TAG].{csv,md,json}`` (git-ignored): one row per sampler and
+Writes ``results/benchmarks/inverse_accuracy_{beat,small}[_TAG].{csv,md,json}`` (git-ignored): one row per sampler and
 problem with the sliced Wasserstein distance to exact posterior draws (``sw``), its Monte-Carlo floor
 (``sw_ref``), the prior's distance (``sw_prior``), the normalised excess, the posterior-mean error and the
 wall time (see :mod:`ecgdiff.inverse.verify`).
@@ -53,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    cache = Path(args.out) / f"inverse_problems_{args.problems}_n{args.n}_s{args.seed}.pt"
+    cache = Path(args.out) / f"inverse_problems_{args.problems}_n{args.n}_s{args.seed}_v2.pt"
     if cache.exists():
         problems, refs = torch.load(cache, weights_only=False)
     else:
@@ -85,9 +85,10 @@ def main() -> None:
     rows = run_accuracy(problems, samplers, args.n, args.seed, refs, args.device)
     df = pd.DataFrame(rows)
     cols = ["sampler", "problem", "sw", "sw_ref", "sw_prior", "sw_excess", "mean_err", "mean_err_ref",
-            "mean_err_prior", "mean_rel", "seconds", "denoiser_calls"] + (["error"] if "error" in df else [])
+            "mean_err_prior", "mean_rel", "var_ratio", "var_ratio_ref", "seconds", "denoiser_calls", "ess_mean_guided", "ess_min"] + \
+        (["error"] if "error" in df else [])
     df = df[[c for c in cols if c in df]]
-    stem = "inverse_accuracy" + (f"_{args.tag}" if args.tag else "")
+    stem = f"inverse_accuracy_{args.problems}" + (f"_{args.tag}" if args.tag else "")
     prov = provenance.make({"benchmark": "inverse_accuracy", **vars(args)}, seed=args.seed,
                            device=args.device, threads=args.threads, cpu_count=os.cpu_count())
     io.write_table(df, Path(args.out) / f"{stem}.csv", Path(args.out) / f"{stem}.md",

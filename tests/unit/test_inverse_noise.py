@@ -4,27 +4,8 @@ import pytest
 import torch
 
 from ecgdiff.inverse import Linear, Mask, estimate_noise, estimate_noise_batch, get_sampler
-from ecgdiff.inverse.gmm import random_beatlike_gmm
+from ecgdiff.inverse.gmm import noise_mle, random_beatlike_gmm
 from ecgdiff.inverse.noise import resolve_groups
-
-
-def exact_mle(prior, op, y, groups, init=0.1, iters=200):
-    """Maximiser of the exact marginal likelihood log sum_k w_k N(y; m_k, C_k + diag(sigma^2)) (LBFGS on log sigma)."""
-    covs = torch.stack([prior.covariance(k) for k in range(prior.K)])
-    yy = y.double()
-    logs = torch.full((int(groups.max()) + 1,), float(init), dtype=torch.float64).log().requires_grad_(True)
-    opt = torch.optim.LBFGS([logs], max_iter=iters, line_search_fn="strong_wolfe")
-
-    def nll():
-        opt.zero_grad()
-        S = covs + torch.diag_embed((2 * logs[groups]).exp())[None]
-        val = -torch.logsumexp(torch.log(prior.weights) + torch.distributions.MultivariateNormal(
-            prior.means, covariance_matrix=S).log_prob(yy), 0)
-        val.backward()
-        return val
-
-    opt.step(nll)
-    return logs.detach().exp().float()
 
 
 def _denoising_problem(seed, stds, shape=(3, 48)):
@@ -49,7 +30,7 @@ def test_recovers_per_lead_noise(method, steps, tol):
                                method=method, history=hist, generator=torch.Generator().manual_seed(0))[0]
     assert est.shape == (3,)
     assert len(hist) == 10 and (hist[0][0] < 1.0).all()
-    mle = exact_mle(prior, op, y, op.groups(0))
+    mle = noise_mle(prior, op, y, op.groups(0)).float()
     # Monte-Carlo EM converges to the exact maximum-likelihood estimate ...
     assert ((est - mle).abs() / mle < tol).all(), (est, mle)
     # ... which recovers the noise that was drawn (up to the finite-sample error of an MLE on 48 samples a lead)

@@ -30,8 +30,9 @@ TOL = {
     "reddiff": ({}, ["lead_missing", "span_missing"], 0.35, 0.35),
     # MGPS with converged midpoint fits (20 Adam steps per step on these small problems): <= 0.035 / 0.026
     "mgps": ({"grad_steps": 20, "grad_steps_final": 20}, ["lead_missing", "linear"], 0.10, 0.10),
-    # DPS: biased and over-dispersed at 50 steps; its step scaled for this size (zeta 0.15)
-    "dps": ({"zeta": 0.15}, ["lead_missing", "span_missing"], 0.60, 0.40),
+    # DPS: biased and over-dispersed at 50 steps (sw_excess 0.54 here), but its mean is informative (0.17);
+    # its step scaled for this size (zeta 0.15)
+    "dps": ({"zeta": 0.15}, ["lead_missing"], 0.70, 0.25),
 }
 
 

@@ -157,7 +157,8 @@ class BaseSampler:
 
     def grid(self) -> list[float]:
         """Decreasing noise levels ``[steps + 1]`` ending at 0 (:func:`ecgdiff.diffusion.schedule.karras_sigmas`)."""
-        levels = schedule.karras_sigmas(self.steps, self.sigma_min, self.sigma_max, self.rho)  # type: ignore[attr-defined]
+        levels = schedule.karras_sigmas(self.steps, self.sigma_min, self.sigma_max,  # type: ignore[attr-defined]
+                                        self.rho)  # type: ignore[attr-defined]
         return [float(v) for v in levels]
 
     def sample(self, denoiser: Denoiser, y: Tensor, operator: Operator, sigma_y: SigmaLike, n_samples: int,

@@ -100,7 +100,8 @@ class LowRankGMM:
         k = torch.multinomial(self.weights.to(gen_dev), n, replacement=True, generator=generator).to(dev)
         z = torch.randn(n, self.Q.shape[2], generator=generator, device=gen_dev, dtype=torch.float64).to(dev)
         e = torch.randn(n, self.d, generator=generator, device=gen_dev, dtype=torch.float64).to(dev)
-        x = self.means[k] + torch.einsum("ndr,nr->nd", self.Q[k], z * self.lam[k].sqrt()) + e * self.floor[k, None].sqrt()
+        x = self.means[k] + torch.einsum("ndr,nr->nd", self.Q[k], z * self.lam[k].sqrt())
+        x = x + e * self.floor[k, None].sqrt()
         return x.reshape(n, *self.x_shape)
 
 
@@ -177,6 +178,35 @@ def posterior(prior: LowRankGMM | DenseGMM, operator: Operator, y: Tensor, sigma
     logw_t = torch.stack(logw)
     w = torch.softmax(logw_t, 0)
     return DenseGMM(w, torch.stack(means), torch.stack(covs), dense.x_shape)
+
+
+def noise_mle(prior: LowRankGMM, operator: Operator, y: Tensor, groups: Tensor, init: float = 0.1,
+              iters: int = 200) -> Tensor:
+    """Exact maximum-likelihood noise stds ``[G]``: maximiser over one std per group of the closed-form marginal
+    likelihood ``log sum_k w_k N(y; A m_k, A C_k A^T + diag(sigma^2))`` (LBFGS on ``log sigma``).
+
+    The reference that Monte-Carlo EM (:mod:`ecgdiff.inverse.noise`) must reach.
+    """
+    A = operator_matrix(operator)
+    covs = torch.stack([A @ prior.covariance(k).cpu() @ A.T for k in range(prior.K)])
+    means = prior.means.cpu() @ A.T
+    yy = torch.as_tensor(y, dtype=torch.float64).cpu()
+    g = torch.as_tensor(groups).long().cpu()
+    logs = torch.full((int(g.max()) + 1,), float(init), dtype=torch.float64).log().requires_grad_(True)
+    opt = torch.optim.LBFGS([logs], max_iter=iters, line_search_fn="strong_wolfe")
+    logw = torch.log(prior.weights.cpu())
+
+    def closure():
+        opt.zero_grad()
+        S = covs + torch.diag_embed((2 * logs[g]).exp())[None]
+        logp = torch.distributions.MultivariateNormal(means, covariance_matrix=S).log_prob(yy)
+        val = -torch.logsumexp(logw + logp, 0)
+        val.backward()
+        return val
+
+    with torch.enable_grad():
+        opt.step(closure)
+    return logs.detach().exp()
 
 
 def _smooth_noise(shape: tuple[int, ...], width: float, generator: torch.Generator | None) -> Tensor:

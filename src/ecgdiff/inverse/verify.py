@@ -8,7 +8,9 @@ A :class:`Problem` draws ``x ~ prior`` and ``y = A x + sigma_y * noise``; its ex
 - ``sw_prior``: distance between prior draws and ``E1`` (what ignoring ``y`` costs);
 - ``sw_excess = (sw - sw_ref) / (sw_prior - sw_ref)``: 0 is as good as exact sampling, 1 as bad as the prior;
 - ``mean_err``: ``||mean(samples) - E[x | y]||`` and ``mean_rel`` = that divided by ``||E[x] - E[x | y]||``;
-  ``mean_err_ref`` is the error of the mean of ``n`` exact draws (Monte-Carlo floor).
+  ``mean_err_ref`` is the error of the mean of ``n`` exact draws (Monte-Carlo floor);
+- ``var_ratio``: total variance of the draws ``tr Cov(samples)`` over the exact ``tr Cov(x | y)`` (1 is right,
+  below 1 under-dispersed); ``var_ratio_ref`` is the same for ``n`` exact draws.
 
 Tolerances on ``sw_excess``/``mean_rel`` are therefore relative to the prior-to-posterior distance and, through
 ``sw_ref``, to the Monte-Carlo noise of equally sized exact sample sets. A sampler that ignores ``y`` scores
@@ -76,6 +78,8 @@ class Reference:
     sw_prior: float
     mean_err_ref: float
     mean_err_prior: float
+    trace: float = float("nan")
+    var_ratio_ref: float = float("nan")
 
 
 def reference(problem: Problem, n: int, seed: int = 0, n_projections: int = 256) -> Reference:
@@ -85,9 +89,11 @@ def reference(problem: Problem, n: int, seed: int = 0, n_projections: int = 256)
     e2 = problem.posterior.sample(n, g).reshape(n, -1)
     pr = problem.prior.sample(n, g).reshape(n, -1)
     mean = problem.posterior.mean()
+    trace = float(torch.diagonal(problem.posterior.covariance()).sum())
     return Reference(e1, e2, pr, mean,
                      sliced_wasserstein(e2, e1, n_projections, seed), sliced_wasserstein(pr, e1, n_projections, seed),
-                     float((e2.mean(0) - mean).norm()), float((problem.prior.mean() - mean).norm()))
+                     float((e2.mean(0) - mean).norm()), float((problem.prior.mean() - mean).norm()),
+                     trace, float(e2.var(0).sum()) / trace)
 
 
 def score(samples: Tensor, ref: Reference, n_projections: int = 256, seed: int = 0) -> dict[str, float]:
@@ -100,6 +106,7 @@ def score(samples: Tensor, ref: Reference, n_projections: int = 256, seed: int =
         "sw_excess": (sw - ref.sw_ref) / max(ref.sw_prior - ref.sw_ref, 1e-12),
         "mean_err": mean_err, "mean_err_ref": ref.mean_err_ref, "mean_err_prior": ref.mean_err_prior,
         "mean_rel": mean_err / max(ref.mean_err_prior, 1e-12),
+        "var_ratio": float(s.var(0).sum()) / ref.trace, "var_ratio_ref": ref.var_ratio_ref,
     }
 
 
@@ -201,6 +208,11 @@ def run_accuracy(problems: dict[str, Problem], samplers: list[tuple[str, str, di
                 row = {"error": str(err)}
             row.update(sampler=label, problem=key, seconds=time.perf_counter() - t0,
                        denoiser_calls=getattr(sampler, "last_calls", float("nan")))
+            diag = getattr(sampler, "last_diagnostics", None)
+            if diag and diag.get("ess"):  # MCGdiff: effective sample size before each resampling
+                guided = [e for e in diag["ess"] if e < sampler.particles - 1e-6] or [float(sampler.particles)]
+                row.update(ess_mean=sum(diag["ess"]) / len(diag["ess"]), ess_min=min(diag["ess"]),
+                           ess_mean_guided=sum(guided) / len(guided))
             rows.append(row)
             if log:
                 log(f"{label:28s} {key:20s} " + " ".join(f"{k}={v:.4g}" for k, v in row.items()
