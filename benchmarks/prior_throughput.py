@@ -37,8 +37,11 @@ from ecgdiff.diffusion.unet1d import UNetConfig, count_parameters  # noqa: E402
 
 
 def model_config(size: str) -> dict:
-    """``prior.model`` of the default configuration, overridden by config/<size>.yaml (size 'default': none)."""
+    """``prior.model`` of the default configuration, overridden by config/<size>.yaml (size 'default': none)
+    or by a JSON object given as the size (``'{"channels": 64, "num_blocks": 2}'``)."""
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())["prior"]["model"]
+    if size.startswith("{"):
+        return {**cfg, **json.loads(size)}
     if size != "default":
         over = yaml.safe_load((ROOT / f"config/{size}.yaml").read_text()).get("prior", {}).get("model", {})
         cfg = {**cfg, **over}
@@ -64,11 +67,16 @@ def measure_peak(device: torch.device) -> tuple[float, str]:
 
 def timed(fn, device: torch.device) -> float:
     """Seconds of one call of ``fn`` (device synchronised)."""
+    return timed2(fn, device)[0]
+
+
+def timed2(fn, device: torch.device) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds of one call of ``fn`` (device synchronised)."""
     sync(device)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     fn()
     sync(device)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, time.process_time() - c
 
 
 def count_flops(fn) -> int:
@@ -80,7 +88,7 @@ def count_flops(fn) -> int:
 
 
 def bench(size: str, device: torch.device, batch_train: int, batch_gen: int, iters: int, k: int, compile_: bool,
-          peak: float, peak_dtype: str) -> list[dict]:
+          peak: float, peak_dtype: str, tasks: list[str]) -> list[dict]:
     mcfg = UNetConfig(**model_config(size))
     model = build_model(mcfg.to_dict(), 0.5).to(device)
     amp = device.type == "cuda"
@@ -113,12 +121,17 @@ def bench(size: str, device: torch.device, batch_train: int, batch_gen: int, ite
 
     for _ in range(3 if not compile_ else 5):
         step()
-    dt = min(timed(step, device) for _ in range(iters))
+    times = [timed2(step, device) for _ in range(iters)]
+    dt = min(t for t, _ in times)
+    cpu = min(c for _, c in times)
     rate = batch_train / dt
     rows.append(dict(size=size, device=device.type, task="train", batch=batch_train, params=n_params,
+                     beats_per_cpu_s=batch_train / cpu if device.type == "cpu" else float("nan"),
                      gflop_per_beat=train_flops / 1e9, beats_per_s=rate, tflops=rate * train_flops / 1e12,
                      peak_tflops=peak / 1e12, peak_dtype=peak_dtype, peak_fraction=rate * train_flops / peak,
                      amp=amp, compile=compile_))
+    if "generate" not in tasks:
+        return rows
     # generation (VE sampler, K steps)
     model.eval()
     cond = torch.randn(batch_gen, 4, device=device)
@@ -129,11 +142,13 @@ def bench(size: str, device: torch.device, batch_train: int, batch_gen: int, ite
 
     ve_sample(D, (batch_gen, mcfg.leads, mcfg.length), 2, generator=gen, device=device)
     reps = max(2, iters // 4)
-    dt = min(timed(lambda: ve_sample(D, (batch_gen, mcfg.leads, mcfg.length), k, generator=gen, device=device), device)
-             for _ in range(reps))
+    times = [timed2(lambda: ve_sample(D, (batch_gen, mcfg.leads, mcfg.length), k, generator=gen, device=device),
+                    device) for _ in range(reps)]
+    dt = min(t for t, _ in times)
     rate = batch_gen / dt
     gf = k * fwd
     rows.append(dict(size=size, device=device.type, task=f"generate_K{k}", batch=batch_gen, params=n_params,
+                     beats_per_cpu_s=batch_gen / min(c for _, c in times) if device.type == "cpu" else float("nan"),
                      gflop_per_beat=gf / 1e9, beats_per_s=rate, tflops=rate * gf / 1e12, peak_tflops=peak / 1e12,
                      peak_dtype=peak_dtype, peak_fraction=rate * gf / peak, amp=amp, compile=compile_))
     return rows
@@ -142,7 +157,9 @@ def bench(size: str, device: torch.device, batch_train: int, batch_gen: int, ite
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--devices", default="auto", help="cpu, cuda, or auto (cpu and, when present, cuda)")
-    ap.add_argument("--sizes", default="default,ludb,paper")
+    ap.add_argument("--sizes", default="default,ludb,paper",
+                    help="comma-separated config names, or ';'-separated JSON model overrides")
+    ap.add_argument("--tasks", default="train,generate")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=0, help="timed training steps (0: 5 on CPU, 30 on CUDA)")
     ap.add_argument("--steps", type=int, default=20, help="K of the generation benchmark")
@@ -158,16 +175,17 @@ def main() -> None:
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
         print(f"{dname} ({name}, threads={args.threads}): measured matmul peak {peak / 1e12:.3f} TFLOP/s ({pdt})",
               flush=True)
-        for size in args.sizes.split(","):
+        for size in (args.sizes.split(";") if args.sizes.startswith("{") else args.sizes.split(",")):
             if device.type == "cpu":
                 bt, bg, it = 64, 64, args.iters or 5
             else:
                 bt, bg, it = 1024, 2048, args.iters or 30
-            for r in bench(size, device, bt, bg, it, args.steps, args.compile and device.type == "cuda", peak, pdt):
+            for r in bench(size, device, bt, bg, it, args.steps, args.compile and device.type == "cuda", peak, pdt,
+                           args.tasks.split(",")):
                 r.update(device_name=name, threads=args.threads)
                 rows.append(r)
-                print(f"  {size:8s} {r['task']:12s} {r['params'] / 1e6:6.2f} M params  {r['gflop_per_beat']:8.3f} GFLOP/beat"
-                      f"  {r['beats_per_s']:10.1f} beats/s  {r['tflops']:.4f} TFLOP/s  {100 * r['peak_fraction']:5.1f} % of peak",
+                print(f"  {size[:40]:8s} {r['task']:12s} {r['params'] / 1e6:6.2f} M params  {r['gflop_per_beat']:8.3f} GFLOP/beat"
+                      f"  {r['beats_per_s']:10.1f} beats/s ({r.get('beats_per_cpu_s', float('nan')):.1f}/cpu-s)  {r['tflops']:.4f} TFLOP/s  {100 * r['peak_fraction']:5.1f} % of peak",
                       flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

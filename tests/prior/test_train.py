@@ -140,3 +140,21 @@ def test_conditioning_encoding():
         conditioning.encode([np.nan], ["M"], [400], ids=["x"])
     with pytest.raises(ValueError, match="sex"):
         conditioning.encode([40], ["?"], [400])
+
+
+def test_generate_is_seeded_and_checks_its_arguments(trained_prior):
+    from ecgdiff.diffusion.sample import generate
+
+    prior, unc = trained_prior
+    cond = prior.condition([40, 60, 80], ["M", "F", "M"], [700, 900, 1100])
+    a = generate(prior, 3, cond=cond, seed=1, batch_size=2)
+    b = generate(prior, 3, cond=cond, seed=1, batch_size=2)
+    assert a.shape == (3, 9, 176) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, generate(prior, 3, cond=cond, seed=2, batch_size=2))
+    h = generate(unc, 2, n=4, method="heun", seed=0)
+    assert h.shape == (4, 9, 176) and np.isfinite(h).all()
+    with pytest.raises(ValueError):
+        generate(prior, 3, n=3)
+    with pytest.raises(ValueError):
+        generate(unc, 3, cond=cond)

@@ -2,7 +2,7 @@
 # The EDM beat prior (paper 2.5): training of the conditional and unconditional variants, then its
 # evaluation (figure 2: EMD against diffusion steps; figure 3: prior-network uncertainty; figure 14:
 # generated beats). Training resumes from models/checkpoints/<variant>/last.pt after an interruption.
-# On a cluster profile the training rule asks for one GPU (resources: gpu=1).
+# On a cluster profile training, figure 2 and figure 3 ask for one GPU (resources: gpu=1).
 # Seeds: prior.train.seed / evaluation.seed, or the run's seed when null.
 
 
@@ -59,6 +59,7 @@ rule prior_emd:
     resources:
         mem_mb=config["evaluation"]["mem_mb"],
         runtime=config["evaluation"]["runtime_min"],
+        gpu=1,
     conda:
         ENV_SAMPLE
     script:
@@ -86,6 +87,7 @@ rule prior_uncertainty:
     resources:
         mem_mb=config["evaluation"]["mem_mb"],
         runtime=config["evaluation"]["runtime_min"],
+        gpu=1,
     conda:
         ENV_SAMPLE
     script:

@@ -71,7 +71,7 @@ class EDMPrecond(nn.Module):
         dtype = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
         x32 = x.to(dtype)
         s = as_batch_sigma(sigma, x.shape[0], x.device, dtype)
-        if (s <= 0).any():
+        if not torch.compiler.is_compiling() and bool((s <= 0).any()):  # no graph break under torch.compile
             raise ValueError("noise levels must be > 0 (D(x, 0) = x needs no network)")
         c_skip, c_out, c_in, c_noise = (c.reshape(-1, 1, 1) for c in coefficients(s, self.sigma_data))
         f = self.net(c_in * x32, c_noise.reshape(-1), cond)
