@@ -2,7 +2,9 @@
 #
 #   snakemake --cores all                                  embedded default (synthetic, CPU, minutes)
 #   snakemake --cores all --configfile config/ludb.yaml    real data (LUDB)
-#   snakemake --configfile config/ludb.yaml results/ludb/tables/table1_missing_leads.csv   one output
+#   snakemake --profile profiles/slurm --configfile config/paper.yaml   on a SLURM cluster (docs/cluster.md)
+#   snakemake --report results/<run>/report.html           the HTML report of a finished run
+#   snakemake --configfile config/ludb.yaml --cores all results/ludb/tables/table1_missing_leads.csv   one output
 #
 # Rules live in workflow/rules/*.smk; their scripts (scripts/*.py) only call the ecgdiff package.
 

@@ -56,7 +56,8 @@ def system_conf_reason() -> str | None:
     if SYSTEM_CONF.is_symlink() and not SYSTEM_CONF.exists():
         return None  # a dangling link left by an interrupted run: replaced in start()
     if SYSTEM_CONF.exists() or SYSTEM_CONF.is_symlink():
-        return f"{SYSTEM_CONF} already exists: this machine has its own SLURM configuration, which the test will not replace"
+        return (f"{SYSTEM_CONF} already exists (this machine's own SLURM, or another test cluster running now): "
+                "the test will not replace it")
     return None
 
 
@@ -160,7 +161,7 @@ class SlurmCluster:
                 "TaskPlugin=task/none",
                 "SelectType=select/cons_tres",
                 "SelectTypeParameters=CR_Core_Memory",
-                "SchedulerType=sched/backfill",
+                "SchedulerType=sched/builtin",  # start jobs as soon as they are submitted
                 "ReturnToService=2",
                 "MpiDefault=none",
                 "MailProg=/bin/true",

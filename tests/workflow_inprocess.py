@@ -95,3 +95,27 @@ def rule_source(workflow: Any, rule: Any) -> str:
             break
         block.append(line)
     return "\n".join(block)
+
+
+def resources_table(configfiles: Sequence[str] = ()) -> str:
+    """Markdown table of every rule's environment, threads, mem_mb, runtime and gpu under `configfiles`."""
+    lines = ["| rule | env | threads | mem_mb | runtime (min) | gpu |", "| --- | --- | --- | --- | --- | --- |"]
+    with parsed_workflow(configfiles) as workflow:
+        for rule in sorted(workflow.rules, key=lambda r: (str(rule_env(r)), r.name)):
+            if rule.name == "all":
+                continue
+            cells = [resource(rule, "_cores"), resource(rule, "mem_mb"), resource(rule, "runtime"), resource(rule, "gpu")]
+            cells = ["(function)" if callable(c) else ("" if c is None else str(c)) for c in cells]
+            lines.append(f"| {rule.name} | {rule_env(rule)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def rule_env(rule: Any) -> str | None:
+    """The environment group (envs/<group>.yaml) a rule runs in."""
+    return Path(rule.conda_env).stem if isinstance(rule.conda_env, str) else None
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(resources_table(sys.argv[1:]))

@@ -173,3 +173,37 @@ def test_every_conda_directive_names_an_environment_file():
             assert path.parent == ENVS, f"rule {rule.name}: conda env {rule.conda_env} is not in envs/"
             used.setdefault(path.stem, []).append(rule.name)
     assert set(used) <= set(GROUPS)
+
+
+@pytest.mark.slow
+def test_post_deploy_installs_the_package_into_the_active_environment(tmp_path):
+    """Run a post-deploy script as Snakemake does (environment activated, from the repository root) in a
+    stand-in for the conda environment: a venv that sees this interpreter's packages after its own (as
+    conda would provide them) and has the setuptools the environment files pin."""
+    import os
+    import subprocess
+
+    import site
+    import sysconfig
+
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=120)
+    env_site = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()}
+    (Path(env_site) / "outer-packages.pth").write_text("\n".join(sorted(outer)) + "\n")  # torch, numpy, ... as conda's
+    (setuptools,) = [s for s in specs(load(ENVS / "data.yaml")) if s.startswith("setuptools")]
+    pip = subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", setuptools],
+                         capture_output=True, text=True, timeout=300)
+    assert pip.returncode == 0, pip.stdout + pip.stderr
+    path = f"{env_dir / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    done = subprocess.run(["bash", str(ENVS / "data.post-deploy.sh")], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "PATH": path, "VIRTUAL_ENV": str(env_dir)}, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "ecgdiff 0.1.0 torch" in done.stdout
+    where = subprocess.run([str(env_dir / "bin" / "python"), "-c",
+                            "import importlib.metadata as m, ecgdiff; "
+                            "print(m.distribution('ecgdiff')._path); print(ecgdiff.__file__)"],
+                           capture_output=True, text=True, check=True, timeout=120, cwd=tmp_path).stdout.split()
+    assert where[0].startswith(str(env_dir)), f"ecgdiff's metadata is not in the environment: {where[0]}"
+    assert Path(where[1]).resolve().is_relative_to(REPO / "src"), f"not an editable install of {REPO}: {where[1]}"

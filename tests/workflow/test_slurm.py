@@ -3,16 +3,16 @@
 A single-node cluster (munged, slurmctld, slurmd from Debian's packages; tests/slurm_cluster.py) is
 started on 127.0.0.1 with partitions `cpu` and `gpu` (one counted GPU) named as in
 profiles/slurm/partitions.yaml. In a temporary copy of the workflow, the tiny configuration's data
-chain (synthetic cohort -> beat database -> dataset table) and the run information (whose train-group
-record is a GPU job) are run through the SLURM profile, and then:
+chain (synthetic cohort -> beat database -> dataset table) and the software records of the data (CPU)
+and train (GPU) environments are run through the SLURM profile, and then:
 
 - every job went through sbatch: Snakemake printed a SLURM job id for each, `scontrol` knows each
   id as COMPLETED, each has its SLURM log file;
 - GPU routing: the jobs that declare gpu=1 ran on partition `gpu` with a GPU allocated (the job's
   own record of SLURM_JOB_PARTITION / SLURM_GPUS_ON_NODE), all others on `cpu`;
 - the outputs equal those of a local run (profiles/local) of the same targets: the same arrays and
-  tables, provenance creation times aside;
-- a job whose input is corrupted fails, is resubmitted once (--retries 1: two sbatch submissions)
+  tables, provenance creation times and durations aside;
+- a job whose input is corrupted (a truncated beat table) fails, is resubmitted once (--retries 1: two sbatch submissions)
   and the run ends with an error naming the rule.
 
 The profiles are used as committed, less conda (which cannot run here): their
@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -44,10 +43,12 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 RUN = yaml.safe_load((REPO / TINY).read_text())["run"]
 # What the test runs: the tiny run's data chain and its run information.
 TARGETS = [
-    f"results/{RUN}/tables/run_info.csv",
+    f"results/{RUN}/tables/table3_dataset.csv",  # synthetic_cohort -> beat_database -> dataset_table
+    f"results/{RUN}/run_info/software_train.json",  # software_versions_train: a GPU job
+    f"results/{RUN}/run_info/software_data.json",  # software_versions_data: a CPU job
 ]
-CORRUPTED_INPUT = f"results/{RUN}/run_info/software_data.json"  # an input of rule run_info
-FAILING_RULE = "run_info"
+CORRUPTED_INPUT = f"results/{RUN}/data/beats/beats.parquet"  # an input of rule dataset_table
+FAILING_RULE = "dataset_table"
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)/rule_([A-Za-z0-9_]+)/\S+\)")
 
 
@@ -67,23 +68,38 @@ def cluster(tmp_path_factory):
     assert not os.path.lexists("/etc/slurm/slurm.conf") or not c.linked_system_conf
 
 
-def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 400):
-    """Run the snakemake CLI in `workdir`; jobs import ecgdiff from this checkout."""
+def snakemake(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start the snakemake CLI in `workdir` (output to files there); jobs import ecgdiff from this checkout."""
     env = dict(env or os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
     env.setdefault("OMP_NUM_THREADS", "1")
     cmd = [sys.executable, "-m", "snakemake", "--configfile", TINY, *args]
-    start = time.monotonic()
-    done = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
-    print(f"{time.monotonic() - start:6.1f} s  snakemake {' '.join(args)}")
-    return done
+    n = len(list(workdir.glob("snakemake-*.out")))
+    out = open(workdir / f"snakemake-{n}.out", "w+")
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    proc.output_file, proc.started, proc.args_text = out, time.monotonic(), " ".join(args)
+    return proc
 
 
-def on_slurm(workdir: Path, cluster: SlurmCluster, *args: str):
+def finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, str]:
+    """Wait for a snakemake started by `snakemake()`; its exit status and output."""
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.output_file.seek(0)
+    text = proc.output_file.read()
+    proc.output_file.close()
+    print(f"{time.monotonic() - proc.started:6.1f} s  snakemake {proc.args_text}  (exit {proc.returncode})")
+    return proc.returncode, text
+
+
+def on_slurm(workdir: Path, cluster: SlurmCluster, *args: str) -> tuple[int, str]:
     """snakemake through the SLURM profile, polling the test cluster often (its jobs take seconds)."""
-    return snakemake(workdir, "--profile", "test-profiles/slurm", "--seconds-between-status-checks", "1",
+    return finish(snakemake(workdir, "--profile", "test-profiles/slurm", "--seconds-between-status-checks", "1",
                      "--slurm-init-seconds-before-status-checks", "1", "--max-threads", str(cluster.cpus), *args,
-                     env=cluster.env)
+                            env=cluster.env))
 
 
 def gpu_rules() -> set[str]:
@@ -97,15 +113,20 @@ def comparable_outputs(root: Path) -> dict[str, Path]:
 
     The run-information records are left out: they describe where each job ran, which differs by design.
     """
-    base = root / "results" / RUN
-    return {p.relative_to(root).as_posix(): p for p in sorted(base.rglob("*"))
-            if p.is_file() and "run_info" not in p.parts and not p.name.startswith("software_versions")}
+    files = sorted(p for base in (root / "results" / RUN, root / "resources") for p in base.rglob("*") if p.is_file())
+    return {p.relative_to(root).as_posix(): p for p in files
+            if "run_info" not in p.parts and not p.name.startswith("software_versions")}
+
+
+# JSON keys whose values differ between two runs of the same job: when and where it ran, how long it took,
+# and the hashes of input files that themselves record such times (the beat manifest's "inputs").
+VARYING_KEYS = re.compile(r"^(created|path|host|inputs)$|^(simulation|total|build|elapsed|wall)_s$")
 
 
 def without_times(obj):
-    """A JSON document less its creation times and absolute paths (which differ between the two runs)."""
+    """A JSON document less its creation times, durations and absolute paths (they differ between runs)."""
     if isinstance(obj, dict):
-        return {k: without_times(v) for k, v in obj.items() if k not in ("created", "path", "host")}
+        return {k: without_times(v) for k, v in obj.items() if not VARYING_KEYS.match(k)}
     if isinstance(obj, list):
         return [without_times(v) for v in obj]
     return obj
@@ -137,10 +158,10 @@ def test_workflow_runs_on_slurm_like_locally(cluster, tmp_path):
     want_gpu = gpu_rules()
     assert want_gpu, "no rule declares gpu=1: nothing to route to the GPU partition"
 
-    # 1. the targets through the SLURM profile
-    run = on_slurm(slurm_dir, cluster, *TARGETS)
-    log = run.stdout + run.stderr
-    assert run.returncode == 0, f"snakemake on SLURM failed:\n{log[-6000:]}\n{cluster.logs('slurmctld')}"
+    # 1. the targets through the SLURM profile (and meanwhile, for step 2, locally through the local profile)
+    local = snakemake(local_dir, "--profile", "test-profiles/local", "--cores", str(cluster.cpus), *TARGETS)
+    status, log = on_slurm(slurm_dir, cluster, *TARGETS)
+    assert status == 0, f"snakemake on SLURM failed:\n{log[-6000:]}\n{cluster.logs('slurmctld')}"
     submitted = {int(j): rule for j, _, rule in SUBMITTED.findall(log)}
     assert submitted, f"no job went through sbatch:\n{log[-4000:]}"
     rules_run = {}
@@ -164,20 +185,20 @@ def test_workflow_runs_on_slurm_like_locally(cluster, tmp_path):
     slurm_logs = list((slurm_dir / "logs" / "slurm").rglob("*.log"))
     assert len(slurm_logs) >= len(submitted), f"{len(slurm_logs)} SLURM logs for {len(submitted)} jobs"
 
-    # 2. the same targets locally, through the local profile: the same outputs
-    local = snakemake(local_dir, "--profile", "test-profiles/local", "--cores", str(cluster.cpus), *TARGETS)
-    assert local.returncode == 0, f"local run failed:\n{(local.stdout + local.stderr)[-6000:]}"
-    assert "SLURM jobid" not in local.stdout + local.stderr
+    # 2. the same targets run locally, through the local profile: the same outputs
+    status, local_log = finish(local)
+    assert status == 0, f"local run failed:\n{local_log[-6000:]}"
+    assert "SLURM jobid" not in local_log
     via_slurm, here = comparable_outputs(slurm_dir), comparable_outputs(local_dir)
     assert via_slurm.keys() == here.keys()
     for name in via_slurm:
         assert_same(via_slurm[name], here[name])
 
     # 3. a corrupted input: the job fails on SLURM, is resubmitted once, and the run reports the failure
-    (slurm_dir / CORRUPTED_INPUT).write_text('{"group": "data", "packages": ')  # a truncated JSON record
-    failed = on_slurm(slurm_dir, cluster, "--retries", "1", *TARGETS)
-    flog = failed.stdout + failed.stderr
-    assert failed.returncode != 0, f"the corrupted input went unnoticed:\n{flog[-4000:]}"
+    corrupted = slurm_dir / CORRUPTED_INPUT
+    corrupted.write_bytes(corrupted.read_bytes()[: corrupted.stat().st_size // 2])  # a truncated file
+    status, flog = on_slurm(slurm_dir, cluster, "--retries", "1", *TARGETS)
+    assert status != 0, f"the corrupted input went unnoticed:\n{flog[-4000:]}"
     attempts = [int(j) for j, _, rule in SUBMITTED.findall(flog) if rule == FAILING_RULE]
     assert len(attempts) == 2, f"expected a submission and one retry of {FAILING_RULE}, got {attempts}:\n{flog[-4000:]}"
     for j in attempts:
@@ -188,4 +209,4 @@ def test_workflow_runs_on_slurm_like_locally(cluster, tmp_path):
     assert re.search(rf"Error in rule {FAILING_RULE}", flog), flog[-4000:]
     for j in attempts:  # each attempt's SLURM log shows why it failed
         slurm_log = (slurm_dir / "logs" / "slurm" / f"rule_{FAILING_RULE}" / f"{j}.log").read_text()
-        assert "JSONDecodeError" in slurm_log, slurm_log[-3000:]
+        assert "Error" in slurm_log and "parquet" in slurm_log.lower(), slurm_log[-3000:]
