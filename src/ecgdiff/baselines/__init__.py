@@ -1,0 +1,1 @@
+"""Classical (non-learned) reconstruction baselines the diffusion posterior is compared with."""

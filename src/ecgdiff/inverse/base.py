@@ -1,0 +1,203 @@
+"""The sampler interface, the registry behind :func:`get_sampler`, and what every sampler shares.
+
+A *denoiser* is any callable ``D(x, sigma) -> x0_hat`` in the EDM / variance-exploding convention
+(``x_sigma = x0 + sigma * noise``), with ``x`` of shape ``[B, *x_shape]`` and ``sigma`` of shape ``[B]``.
+A trained prior becomes one by binding its conditioning; an analytic prior (:mod:`ecgdiff.inverse.gmm`)
+is one too. Samplers see nothing else of the model.
+
+Batching contract: :meth:`Sampler.sample_batch` runs ``P`` patients at once and always calls the denoiser on
+``[P * B, *x_shape]`` in **patient-major** order (rows ``p*B .. p*B + B - 1`` belong to patient ``p``), with
+the same ``B`` for every patient in a call. A conditional prior's bound denoiser repeats each patient's
+conditioning ``B = batch // P`` times with ``repeat_interleave`` (``ecgdiff.diffusion.prior.Prior.denoiser``).
+
+Every sampler runs on the device of ``y`` in ``y``'s floating dtype (float32 by default) and draws all its
+randomness from ``generator`` when one is given (a generator on another device is used there and the draws
+are moved), so a seeded call is reproducible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import ClassVar, Protocol, runtime_checkable
+
+import torch
+
+from ..diffusion import schedule
+from .operators import Observation, Operator, SigmaLike, build_observation
+
+Tensor = torch.Tensor
+Denoiser = Callable[[Tensor, Tensor], Tensor]
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """What :func:`get_sampler` returns."""
+
+    name: ClassVar[str]
+
+    def sample(self, denoiser: Denoiser, y: Tensor, operator: Operator, sigma_y: SigmaLike, n_samples: int,
+               generator: torch.Generator | None = None) -> Tensor:
+        """``n_samples`` draws ``[n_samples, *x_shape]`` from the posterior of ``x`` given ``y [m]``."""
+        ...
+
+    def sample_batch(self, denoiser: Denoiser, ys: Tensor, operator: Operator | Sequence[Operator],
+                     sigma_y: SigmaLike, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        """``[P, n_samples, *x_shape]`` for ``P`` observations ``ys [P, m]`` at once."""
+        ...
+
+
+_REGISTRY: dict[str, type["BaseSampler"]] = {}
+
+
+def register(cls: type["BaseSampler"]) -> type["BaseSampler"]:
+    """Class decorator adding a sampler to the registry under ``cls.name``."""
+    if cls.name in _REGISTRY:
+        raise ValueError(f"sampler {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available() -> list[str]:
+    """Names accepted by :func:`get_sampler`."""
+    return sorted(_REGISTRY)
+
+
+def get_sampler(name: str, **options) -> "BaseSampler":
+    """The sampler ``name`` with ``options`` (unknown options are errors; see each sampler's defaults)."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown sampler {name!r}; available: {', '.join(available())}")
+    cls = _REGISTRY[name]
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"sampler {name!r} has no option(s) {unknown}; options are {sorted(known)}")
+    return cls(**options)
+
+
+def default_options(name: str) -> dict:
+    """The documented default options of sampler ``name``."""
+    cls = _REGISTRY[name]
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            out[f.name] = f.default_factory()  # type: ignore[misc]
+    return out
+
+
+# --------------------------------------------------------------------------- randomness
+class RNG:
+    """Draws on ``device`` from ``generator`` (drawn on the generator's own device and moved when they differ)."""
+
+    def __init__(self, generator: torch.Generator | None, device: torch.device, dtype: torch.dtype) -> None:
+        self.generator, self.device, self.dtype = generator, device, dtype
+        self._gen_device = generator.device if generator is not None else device
+
+    def _draw(self, fn, shape) -> Tensor:
+        out = fn(*shape, generator=self.generator, device=self._gen_device, dtype=self.dtype)
+        return out.to(self.device) if self._gen_device != self.device else out
+
+    def randn(self, *shape: int) -> Tensor:
+        return self._draw(torch.randn, shape)
+
+    def rand(self, *shape: int) -> Tensor:
+        return self._draw(torch.rand, shape)
+
+    def randint(self, high: int, *shape: int) -> Tensor:
+        return (self.rand(*shape) * high).long().clamp_(max=high - 1)
+
+
+# --------------------------------------------------------------------------- denoiser calls
+class DenoiserCall:
+    """Calls a denoiser on ``[P, B, d]`` states as ``[P * B, *x_shape]`` (patient-major) and counts calls.
+
+    ``sigma`` is a float (one level for everyone) or a ``[P]`` tensor (one level per patient). Level 0 returns
+    ``x`` itself (``D(x, 0) = x``), so no sampler ever evaluates a network at sigma = 0.
+    """
+
+    def __init__(self, denoiser: Denoiser, x_shape: tuple[int, ...]) -> None:
+        self.denoiser, self.x_shape = denoiser, x_shape
+        self.calls = 0           # number of denoiser invocations
+        self.evaluations = 0     # number of states denoised (sum of batch sizes)
+
+    def __call__(self, x: Tensor, sigma: float | Tensor) -> Tensor:
+        P, B, d = x.shape
+        if isinstance(sigma, Tensor):
+            if sigma.shape != (P,):
+                raise ValueError(f"per-patient sigma must be [P]={P}, got {tuple(sigma.shape)}")
+            if bool((sigma == 0).all()):
+                return x
+            if bool((sigma == 0).any()):
+                raise ValueError("a denoiser batch mixes sigma = 0 with sigma > 0")
+            sig = sigma.to(device=x.device, dtype=x.dtype).repeat_interleave(B)
+        else:
+            if sigma == 0:
+                return x
+            sig = torch.full((P * B,), float(sigma), device=x.device, dtype=x.dtype)
+        self.calls += 1
+        self.evaluations += P * B
+        out = self.denoiser(x.reshape(P * B, *self.x_shape), sig)
+        if out.shape != (P * B, *self.x_shape):
+            raise ValueError(f"denoiser returned shape {tuple(out.shape)}, expected {(P * B, *self.x_shape)}")
+        return out.reshape(P, B, d).to(x.dtype)
+
+
+# --------------------------------------------------------------------------- the shared base class
+@dataclasses.dataclass
+class BaseSampler:
+    """Shared plumbing: argument checks, batching over patients, the noise grid.
+
+    Subclasses are dataclasses whose fields are their options, and implement
+    ``_run(den, obs, n_samples, rng) -> [P, n_samples, d]``.
+    """
+
+    name: ClassVar[str] = ""
+
+    def grid(self) -> list[float]:
+        """Decreasing noise levels ``[steps + 1]`` ending at 0 (:func:`ecgdiff.diffusion.schedule.karras_sigmas`)."""
+        levels = schedule.karras_sigmas(self.steps, self.sigma_min, self.sigma_max,  # type: ignore[attr-defined]
+                                        self.rho)  # type: ignore[attr-defined]
+        return [float(v) for v in levels]
+
+    def sample(self, denoiser: Denoiser, y: Tensor, operator: Operator, sigma_y: SigmaLike, n_samples: int,
+               generator: torch.Generator | None = None) -> Tensor:
+        y = torch.as_tensor(y)
+        if y.ndim != 1:
+            raise ValueError(f"y must be [m], got shape {tuple(y.shape)} (use sample_batch for several patients)")
+        sig = sigma_y
+        if isinstance(sig, Tensor) and sig.ndim == 1:
+            sig = sig[None, :]
+        return self.sample_batch(denoiser, y[None, :], operator, sig, n_samples, generator)[0]
+
+    def sample_batch(self, denoiser: Denoiser, ys: Tensor, operator: Operator | Sequence[Operator],
+                     sigma_y: SigmaLike, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        ys = torch.as_tensor(ys)
+        if not ys.is_floating_point():
+            ys = ys.to(torch.get_default_dtype())
+        obs = build_observation(operator, ys, sigma_y)
+        rng = RNG(generator, ys.device, ys.dtype)
+        den = DenoiserCall(denoiser, obs.x_shape)
+        with torch.no_grad():  # samplers that need gradients re-enable them locally
+            x = self._run(den, obs, int(n_samples), rng)
+        self.last_calls = den.calls
+        return x.reshape(obs.P, n_samples, *obs.x_shape)
+
+    def _run(self, den: DenoiserCall, obs: Observation, n: int, rng: RNG) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+def check_positive(name: str, value, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if not ok:
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def check_noise_positive(obs: Observation, sampler: str) -> None:
+    """Samplers whose likelihood is a Gaussian density need ``sigma_y > 0`` everywhere."""
+    if bool((obs.sigma <= 0).any()):
+        raise ValueError(f"{sampler} needs sigma_y > 0 (its guidance is the Gaussian log-likelihood); "
+                         "use mcgdiff, pgdm, ddnm or diffpir for noiseless observations")

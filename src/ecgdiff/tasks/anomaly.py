@@ -1,0 +1,279 @@
+"""Anomaly (MI) detection (paper 3.3.4, figures 9-11; appendix 6.4).
+
+Protocol:
+
+1. Cases: every patient of the ``mi`` split (one seeded random beat each; at most ``n_mi``).
+   Controls: healthy test patients (one beat each) sampled to match the cases' age-by-sex
+   distribution (:func:`ecgdiff.matching.match_controls`: Gaussian kernel of ``bandwidth_years``,
+   distinct patients); at most ``n_controls``. With ``controls: all`` every test patient is a control
+   (for small cohorts, where exact matching keeps too few; the table says which was used). Controls
+   come from the ``control_splits`` (default: the test split; the tiny test run adds ``cv``).
+2. Observe the augmented limb leads aVL, aVR, aVF of each beat; estimate their noise levels
+   (algorithm 2, N_MLE = ``inverse.mcgdiff.noise_iters`` iterations), draw ``n_samples`` posterior samples of the whole beat
+   (MCGdiff with ``particles`` particles in the paper: 50 particles, 100 samples).
+3. Score: rescaled Mahalanobis distance (:func:`ecgdiff.metrics.rescaled_mahalanobis`, as in
+   denoising) of the real precordial leads V1-V6 from the posterior, averaged over the six leads. A
+   healthy prior should explain a control's precordial leads from its limb leads better than an MI
+   patient's.
+4. Distance distributions (figure 9), ROC curve of the distance as a classifier of MI against control
+   with its AUC and DeLong 95 % interval (figure 10), and ST deviations (figure 11): at ``J + st_ms``
+   (J = QRS offset of the real beat), the real beat minus the posterior mean on each precordial lead;
+   positive = the patient's ST segment lies above what a healthy heart with these limb leads would
+   show (elevation), negative = depression. Figure 11 shows the control of median distance and the MI
+   patients of largest and smallest mean ST deviation.
+
+Outputs: ``tables/anomaly_detection.{csv,md}``, ``figures/fig9_mahalanobis.{png,pdf}``,
+``figures/fig10_roc.{png,pdf}``, ``figures/fig11_st_segments.{png,pdf}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import leads as leadlib
+from .. import matching, metrics
+from .. import qt as qtlib
+from . import common, figures
+from .posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
+
+TASK = "anomaly"
+DEFAULTS: dict[str, Any] = {"n_samples": 100, "n_mi": None, "n_controls": None, "bandwidth_years": 2.0,
+                            "observed": ["aVL", "aVR", "aVF"], "scored": ["V1", "V2", "V3", "V4", "V5", "V6"],
+                            "st_ms": 60.0, "batch_patients": None, "covariance": "ledoit_wolf",
+                            "controls": "matched", "control_splits": ["test"]}
+GROUPS = ("control", "mi")
+
+
+def settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {**DEFAULTS, **common.task_config(config, TASK)}
+
+
+def cohort(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Cases then matched controls: beats ``[N, L, T]`` and metadata with a ``group`` column."""
+    s = settings(config)
+    seed = int(config["seed"])
+    mi_beats, mi_meta = common.one_beat_per_patient(db, "mi", seed, s["n_mi"])
+    parts = [common.one_beat_per_patient(db, split, seed) for split in s["control_splits"]]
+    test_beats = np.concatenate([b for b, _ in parts])
+    test_meta = pd.concat([m for _, m in parts], ignore_index=True)
+    test_meta = test_meta.assign(_row=np.arange(len(test_meta)))
+    if s["controls"] == "matched":
+        ctrl_meta = matching.match_controls(mi_meta, test_meta, seed=seed,
+                                            bandwidth=float(s["bandwidth_years"])).controls
+    elif s["controls"] == "all":
+        ctrl_meta = test_meta
+    else:
+        raise ValueError(f"anomaly: controls must be 'matched' or 'all', got {s['controls']!r}")
+    if s["n_controls"] is not None and len(ctrl_meta) > s["n_controls"]:
+        ctrl_meta = ctrl_meta.sample(int(s["n_controls"]), random_state=seed).sort_index()
+    if len(ctrl_meta) < 2 or len(mi_meta) < 2:
+        raise ValueError(f"anomaly: need >= 2 patients per group, got {len(ctrl_meta)} controls ({s['controls']} "
+                         f"from {s['control_splits']}) and {len(mi_meta)} MI patients")
+    ctrl_beats = test_beats[ctrl_meta["_row"].to_numpy()]
+    meta = pd.concat([mi_meta.assign(group="mi"), ctrl_meta.drop(columns="_row").assign(group="control")],
+                     ignore_index=True)
+    return np.concatenate([mi_beats, ctrl_beats]).astype(np.float32), meta
+
+
+def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int,
+              n_shards: int) -> dict[str, np.ndarray]:
+    from ..diffusion import conditioning
+
+    s = settings(config)
+    geo = common.beat_geometry(db)
+    beats, meta = cohort(db, config)
+    idx = common.shard_items(len(meta), shard, n_shards)
+    x = beats[idx].astype(np.float64)
+    meta = meta.iloc[idx].reset_index(drop=True)
+    P, L, T = x.shape
+    gen = common.generator(common.shard_seed(int(config["seed"]), TASK, shard), config)
+    provider = provider_factory(config["tasks"].get("sampler", "mcgdiff"))
+    obs = LinearObservation.from_mask(common.lead_time_mask(geo.leads, s["observed"], T))
+    scored = leadlib.indices(s["scored"], geo.leads)
+    cond = conditioning.encode_meta(meta)
+    n = int(s["n_samples"])
+    dist = np.full((P, len(scored)), np.nan)
+    post_mean = np.zeros((P, L, T), dtype=np.float32)
+    post_sd = np.zeros((P, L, T), dtype=np.float32)
+    sigma = np.zeros((P, obs.n_groups))
+    for b in batches(P, s["batch_patients"]):
+        samples, sigma[b] = sample_with_estimated_noise(provider, cond[b], obs.apply(x[b]), obs, n, gen)
+        for i, p in enumerate(range(P)[b]):
+            dist[p] = metrics.rescaled_mahalanobis(x[p, scored], samples[i][:, scored], s["covariance"])
+        post_mean[b] = samples.mean(axis=1)
+        post_sd[b] = samples.std(axis=1)
+    j_point = np.full(P, np.nan)
+    for p in range(P):
+        try:
+            j_point[p] = qtlib.qrs_bounds(x[p], geo.r_index, geo.fs)[1]
+        except qtlib.QTError:
+            pass
+    st_idx = np.round(j_point + float(s["st_ms"]) * geo.fs / 1000.0)
+    st_dev = np.full((P, len(scored)), np.nan)
+    ok = np.isfinite(st_idx) & (st_idx < T)
+    for p in np.flatnonzero(ok):
+        t = int(st_idx[p])
+        st_dev[p] = x[p, scored, t] - post_mean[p, scored, t]
+    return {"patient_id": meta["patient_id"].astype(str).to_numpy(), "beat_id": meta["beat_id"].to_numpy(),
+            "group": meta["group"].to_numpy(dtype=str), "age": meta["age"].to_numpy(dtype=np.float64),
+            "sex": meta["sex"].to_numpy(dtype=str), "distance": dist, "sigma_hat": sigma,
+            "true": x.astype(np.float32), "posterior_mean": post_mean, "posterior_sd": post_sd,
+            "j_point": j_point, "st_index": np.where(ok, st_idx, -1).astype(int), "st_deviation": st_dev}
+
+
+# --------------------------------------------------------------------------- gather
+def collect(shards: list[common.Shard]) -> pd.DataFrame:
+    """One row per patient: group, age, sex, mean distance over the scored leads, per-lead ST deviations."""
+    d = common.concat(shards, "distance")
+    st = common.concat(shards, "st_deviation")
+    df = pd.DataFrame({"patient_id": common.concat(shards, "patient_id"), "group": common.concat(shards, "group"),
+                       "age": common.concat(shards, "age"), "sex": common.concat(shards, "sex"),
+                       "distance": d.mean(axis=1)})
+    for j in range(st.shape[1]):
+        df[f"st_{j}"] = st[:, j]
+    return df
+
+
+def summarise(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, metrics.RocResult]:
+    res = metrics.roc(df["distance"].to_numpy(), (df["group"] == "mi").to_numpy())
+    num, disp = [], []
+    for g in GROUPS:
+        sub = df[df["group"] == g]
+        iv = metrics.clt_interval(sub["distance"])
+        num.append({"group": g, "n_patients": len(sub), "n_male": int((sub["sex"] == "M").sum()),
+                    "n_female": int((sub["sex"] == "F").sum()), "age_mean": float(sub["age"].mean()),
+                    "distance_mean": iv.estimate, "distance_ci_low": iv.low, "distance_ci_high": iv.high,
+                    "auc": res.auc.estimate, "auc_ci_low": res.auc.low, "auc_ci_high": res.auc.high})
+        disp.append({"group": "MI" if g == "mi" else "control", "patients (M/F)":
+                     f"{len(sub)} ({num[-1]['n_male']}/{num[-1]['n_female']})",
+                     "age (mean)": f"{num[-1]['age_mean']:.1f}",
+                     "rescaled Mahalanobis (V1-V6)": iv.format(3),
+                     "AUC (DeLong 95% CI)": res.auc.format(3)})
+    return pd.DataFrame(num), pd.DataFrame(disp), res
+
+
+def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outputs: Mapping[str, str]) -> pd.DataFrame:
+    common.check_shards(shards, TASK, db.data_hash)
+    s = settings(config)
+    prov = common.output_provenance(config, db.data_hash, TASK, shards)
+    df = collect(shards)
+    numeric, display, res = summarise(df)
+    caption = (f"MI detection (paper 3.3.4): rescaled Mahalanobis distance of the real V1-V6 from "
+               f"{s['n_samples']} posterior samples given {', '.join(s['observed'])}, averaged over leads; "
+               f"mean and 95% CLT interval per group; AUC of the distance with its DeLong 95% interval. "
+               + (f"Controls: healthy {'/'.join(s['control_splits'])} patients matched to the MI set's age by sex "
+                  f"(Gaussian kernel, {s['bandwidth_years']}-year bandwidth)." if s["controls"] == "matched" else
+                  f"Controls: every healthy patient of the {'/'.join(s['control_splits'])} split(s) "
+                  "(no age-by-sex matching)."))
+    common.write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
+    plot_distances(df, outputs["figure_distances"], prov)
+    plot_roc(res, outputs["figure_roc"], prov)
+    plot_st(db, shards, df, config, outputs["figure_st"], prov)
+    return numeric
+
+
+def plot_distances(df: pd.DataFrame, stem: str, prov: Mapping[str, Any]) -> None:
+    """Figure 9: distribution of the distances, control (red) and MI (blue)."""
+    import matplotlib.pyplot as plt
+
+    from ..plots import save_figure
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    bins = np.histogram_bin_edges(df["distance"], bins=min(30, max(8, len(df) // 4)))
+    for g, color in (("control", "tab:red"), ("mi", "tab:blue")):
+        v = df.loc[df["group"] == g, "distance"]
+        ax.hist(v, bins=bins, density=True, alpha=0.5, color=color,
+                label=f"{'MI' if g == 'mi' else 'control'} (n={len(v)})")
+    ax.set_xlabel("rescaled Mahalanobis distance, mean over V1-V6")
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7)
+    ax.set_title("Posterior-to-beat distance: controls vs MI (figure 9)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    save_figure(fig, common.figure_paths(stem), prov)
+
+
+def plot_roc(res: metrics.RocResult, stem: str, prov: Mapping[str, Any]) -> None:
+    """Figure 10: ROC curve of the distance (MI = positive)."""
+    import matplotlib.pyplot as plt
+
+    from ..plots import save_figure
+
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.plot(res.fpr, res.tpr, color="tab:blue", lw=1.5, label=f"AUC = {res.auc.format(3)}")
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
+    ax.set_xlabel("false positive rate (controls)")
+    ax.set_ylabel("true positive rate (MI)")
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right", fontsize=7)
+    ax.set_title("ROC: MI vs control by distance (figure 10)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    save_figure(fig, common.figure_paths(stem), prov)
+
+
+def examples(df: pd.DataFrame) -> list[tuple[str, str]]:
+    """(patient_id, caption) of figure 11: the median-distance control, then the MI patients with the largest
+    and the smallest mean ST deviation over the scored leads (captioned by the sign of that mean)."""
+    st_cols = [c for c in df.columns if c.startswith("st_")]
+    out = []
+    ctrl = df[df["group"] == "control"]
+    if len(ctrl):
+        i = (ctrl["distance"] - ctrl["distance"].median()).abs().idxmin()
+        out.append((ctrl.loc[i, "patient_id"], "control"))
+    mi = df[df["group"] == "mi"].copy()
+    mi["st_mean"] = mi[st_cols].mean(axis=1)
+    mi = mi[np.isfinite(mi["st_mean"])]
+
+    def caption(v: float) -> str:
+        return f"MI, mean ST {'elevation' if v > 0 else 'depression'} {v:+.2f}"
+
+    if len(mi):
+        hi = mi["st_mean"].idxmax()
+        out.append((mi.loc[hi, "patient_id"], caption(mi.loc[hi, "st_mean"])))
+        rest = mi.drop(index=hi)
+        if len(rest):
+            lo = rest["st_mean"].idxmin()
+            out.append((rest.loc[lo, "patient_id"], caption(rest.loc[lo, "st_mean"])))
+    return out
+
+
+def plot_st(db: Any, shards: list[common.Shard], df: pd.DataFrame, config: Mapping[str, Any], stem: str,
+            prov: Mapping[str, Any]) -> None:
+    """Figure 11: posterior (blue, mean +- 2 sd) and real (red) precordial leads, ST deviation marked."""
+    from ..plots import save_figure
+
+    s = settings(config)
+    geo = common.beat_geometry(db)
+    scored = leadlib.indices(s["scored"], geo.leads)
+    pid = common.concat(shards, "patient_id")
+    true = common.concat(shards, "true")
+    mean = common.concat(shards, "posterior_mean")
+    sd = common.concat(shards, "posterior_sd")
+    st_index = common.concat(shards, "st_index")
+    chosen = examples(df)
+    t = figures.time_ms(geo.length, geo.r_index, geo.fs)
+    fig, axes = figures.lead_grid(len(scored), len(chosen), height=0.9, width=2.8)
+    for c, (p, title) in enumerate(chosen):
+        i = int(np.flatnonzero(pid == p)[0])
+        for r, lead in enumerate(scored):
+            ax = axes[r, c]
+            ax.fill_between(t, mean[i, lead] - 2 * sd[i, lead], mean[i, lead] + 2 * sd[i, lead],
+                            color=figures.POSTERIOR_COLOR, alpha=0.25, lw=0)
+            ax.plot(t, mean[i, lead], color=figures.POSTERIOR_COLOR, lw=0.9, label="posterior mean ± 2 sd")
+            ax.plot(t, true[i, lead], color=figures.OBSERVED_COLOR, lw=0.9, label="patient's beat")
+            k = int(st_index[i])
+            if k >= 0:
+                dev = true[i, lead, k] - mean[i, lead, k]
+                ax.annotate("", xy=(t[k], true[i, lead, k]), xytext=(t[k], mean[i, lead, k]),
+                            arrowprops={"arrowstyle": "->", "color": "green" if dev > 0 else "purple", "lw": 1.0})
+                ax.text(t[k], max(true[i, lead, k], mean[i, lead, k]), f" {dev:+.2f}", fontsize=5, va="bottom")
+            ax.tick_params(labelsize=6)
+        axes[0, c].set_title(f"{title}\npatient {p}", fontsize=7)
+    figures.label_leads(axes, [geo.leads[j] for j in scored])
+    axes[0, 0].legend(fontsize=5, loc="lower right")
+    figures.finish(fig, f"ST deviation at J+{s['st_ms']:.0f} ms: patient minus posterior "
+                        "(arrow up = elevation; figure 11)")
+    save_figure(fig, common.figure_paths(stem), prov)

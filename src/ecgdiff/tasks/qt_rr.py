@@ -1,0 +1,267 @@
+"""QT versus RR (paper 3.3.3, table 2, figures 7-8).
+
+Protocol, per test patient (one random beat each):
+
+1. QRS onset ``Q`` and offset ``J`` of the real beat (:func:`ecgdiff.qt.qrs_bounds`, all leads).
+2. Observe every lead from the start of the window up to and including ``J`` (P wave, PR segment and
+   QRS; noise free); estimate the noise levels (algorithm 2, N_MLE = ``inverse.mcgdiff.noise_iters`` iterations) under the
+   patient's own conditioning.
+3. For each RR of ``rr_ms`` (the grid), condition the prior on the patient's age and sex and that RR,
+   and draw ``n_samples`` posterior samples given the same observation and noise levels (all patients
+   and RR values in one batch per observed length).
+4. Measure QT on every sample (:func:`ecgdiff.qt.measure_qt`): Q onset from the observed QRS, T end by
+   the tangent method on the lead with the largest T wave of the patient's real beat. A sample whose T
+   end cannot be measured counts as a failure (reported) and is left out.
+5. Per patient, the mean QT at each RR (over the measured samples) is fitted with each QT-RR law of
+   :data:`ecgdiff.qt.QT_LAWS` (least squares, RR and QT in seconds) and scored by R^2; table 2 gives
+   the mean R^2 and its 95 % CLT interval over patients.
+
+Patients whose real beat has no measurable QRS or T wave are excluded (counted in the table's caption),
+as are patients with fewer than three RR values with a measured QT.
+
+Outputs: ``tables/table2_qt_rr.{csv,md}``, ``figures/fig7_qt_rr.{png,pdf}`` (QT against RR with 95 %
+CLT intervals over the posterior samples and the fitted Fridericia curves, with and without offset, for a
+few patients),
+``figures/fig8_qt_beats.{png,pdf}`` (posterior beats for three RR values against the observed QRS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import metrics
+from .. import qt as qtlib
+from . import common, figures
+from .posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
+
+TASK = "qt_rr"
+DEFAULTS: dict[str, Any] = {"n_patients": None, "n_samples": 100,
+                            "rr_ms": [600, 700, 800, 900, 1000, 1100, 1200], "n_examples": 3,
+                            "batch_patients": None, "min_valid_fraction": 0.5}
+LAW_ORDER = ("framingham", "bazett", "bazett_offset", "fridericia", "fridericia_offset")
+
+
+def settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {**DEFAULTS, **common.task_config(config, TASK)}
+
+
+def patients(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame]:
+    return common.one_beat_per_patient(db, "test", int(config["seed"]), settings(config)["n_patients"])
+
+
+def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int,
+              n_shards: int) -> dict[str, np.ndarray]:
+    from ..diffusion import conditioning
+
+    s = settings(config)
+    geo = common.beat_geometry(db)
+    beats, meta = patients(db, config)
+    idx = common.shard_items(len(meta), shard, n_shards)
+    x = beats[idx].astype(np.float64)
+    meta = meta.iloc[idx].reset_index(drop=True)
+    P, L, T = x.shape
+    rr = np.asarray(s["rr_ms"], dtype=np.float64)
+    G = len(rr)
+    n = int(s["n_samples"])
+    seed = common.shard_seed(int(config["seed"]), TASK, shard)
+    gen = common.generator(seed, config)
+    provider = provider_factory(config["tasks"].get("sampler", "mcgdiff"))
+
+    q_on = np.full(P, np.nan)
+    q_off = np.full(P, np.nan)
+    t_lead = np.full(P, -1)
+    excluded = np.array([""] * P, dtype=object)
+    for p in range(P):
+        try:
+            q_on[p], q_off[p] = qtlib.qrs_bounds(x[p], geo.r_index, geo.fs)
+            t_lead[p] = qtlib.t_wave_lead(x[p], q_on[p], q_off[p], geo.fs)
+            qtlib.measure_qt(x[p], geo.r_index, geo.fs, q_onset=q_on[p], qrs_offset=q_off[p], lead=int(t_lead[p]))
+        except qtlib.QTError as err:
+            excluded[p] = f"real beat: {err}"
+    qt_ms = np.full((P, G, n), np.nan)
+    qt_real = np.full(P, np.nan)
+    sigma_hat = np.full((P, L), np.nan)
+    failures: dict[str, int] = {}
+    k = int(s["n_examples"])
+    ex_samples, ex_patient, ex_true, ex_qoff = [], [], [], []
+    ok = np.flatnonzero(excluded == "")
+    ends = np.ceil(q_off[ok]).astype(int)
+    for end in np.unique(ends):
+        grp = ok[ends == end]
+        mask = common.lead_time_mask(geo.leads, geo.leads, T, slice(0, end + 1))
+        obs = LinearObservation.from_mask(mask)
+        for b in batches(len(grp), s["batch_patients"]):
+            pts = grp[b]
+            m = meta.iloc[pts]
+            y = obs.apply(x[pts])
+            cond_own = conditioning.encode_meta(m)
+            sig = provider.estimate_sigma(cond_own, y, obs, gen)
+            sigma_hat[pts] = sig
+            # every (patient, RR) pair is one row of the batch, patient-major
+            cond = conditioning.encode(np.repeat(m["age"].to_numpy(), G), np.repeat(m["sex"].to_numpy(), G),
+                                       np.tile(rr, len(pts)))
+            samples, _ = sample_with_estimated_noise(provider, cond, np.repeat(y, G, axis=0), obs, n, gen,
+                                                     sigma_groups=np.repeat(sig, G, axis=0))
+            samples = samples.reshape(len(pts), G, n, L, T)
+            for i, p in enumerate(pts):
+                qt_real[p] = qtlib.measure_qt(x[p], geo.r_index, geo.fs, q_onset=q_on[p], qrs_offset=q_off[p],
+                                              lead=int(t_lead[p])).qt_ms
+                for g in range(G):
+                    for j in range(n):
+                        try:
+                            qt_ms[p, g, j] = qtlib.measure_qt(samples[i, g, j], geo.r_index, geo.fs, q_onset=q_on[p],
+                                                              qrs_offset=q_off[p], lead=int(t_lead[p])).qt_ms
+                        except qtlib.QTError as err:
+                            reason = str(err).split(" (")[0]
+                            failures[reason] = failures.get(reason, 0) + 1
+                if len(ex_patient) < k:
+                    ex_samples.append(samples[i])
+                    ex_patient.append(str(m["patient_id"].iloc[i]))
+                    ex_true.append(x[p])
+                    ex_qoff.append(q_off[p])
+    fail_keys = sorted(failures)
+    return {
+        "patient_id": meta["patient_id"].astype(str).to_numpy(), "beat_id": meta["beat_id"].to_numpy(),
+        "rr_ms_patient": meta["rr_ms"].to_numpy(dtype=np.float64),
+        "q_onset": q_on, "qrs_offset": q_off, "t_lead": t_lead, "excluded": excluded.astype(str),
+        "qt_ms": qt_ms, "qt_real_ms": qt_real, "sigma_hat": sigma_hat, "rr_grid_ms": rr,
+        "failure_reason": np.array(fail_keys, dtype=str), "failure_count": np.array([failures[f] for f in fail_keys]),
+        "ex_samples": np.asarray(ex_samples, dtype=np.float32).reshape(-1, G, n, L, T),
+        "ex_patient": np.array(ex_patient, dtype=str), "ex_true": np.asarray(ex_true).reshape(-1, L, T),
+        "ex_qrs_offset": np.asarray(ex_qoff, dtype=np.float64),
+    }
+
+
+# --------------------------------------------------------------------------- gather
+def fits(shards: list[common.Shard], config: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Per-patient fits: one row per (patient, law) with R^2 and parameters; plus exclusion counts."""
+    s = settings(config)
+    rr_s = shards[0].arrays["rr_grid_ms"] / 1000.0
+    pid = common.concat(shards, "patient_id")
+    qt_ms = common.concat(shards, "qt_ms")
+    excluded = common.concat(shards, "excluded")
+    counts = {"patients": len(pid), "excluded_real_beat": int((excluded != "").sum()), "excluded_few_rr": 0}
+    rows = []
+    n = qt_ms.shape[2]
+    for p in range(len(pid)):
+        if excluded[p]:
+            continue
+        valid = np.isfinite(qt_ms[p]).sum(axis=1)
+        use = valid >= max(1, int(np.ceil(s["min_valid_fraction"] * n)))
+        if use.sum() < 3:
+            counts["excluded_few_rr"] += 1
+            continue
+        mean_qt = np.nanmean(qt_ms[p][use], axis=1) / 1000.0
+        for law in LAW_ORDER:
+            f = qtlib.fit_qt_law(law, rr_s[use], mean_qt)
+            rows.append({"patient_id": pid[p], "law": law, "r2": f.r2, **f.params, "n_rr": int(use.sum())})
+    counts["fitted"] = len({r["patient_id"] for r in rows})
+    return pd.DataFrame(rows), counts
+
+
+def summarise(per_patient: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 2: mean R^2 and 95 % CLT interval over patients per law."""
+    if per_patient.empty:
+        raise ValueError("qt_rr: no patient could be fitted (see the exclusion counts)")
+    num, disp = [], []
+    for law in LAW_ORDER:
+        r2 = per_patient.loc[per_patient["law"] == law, "r2"].to_numpy()
+        iv = metrics.clt_interval(r2)
+        spec = qtlib.QT_LAWS[law]
+        num.append({"law": law, "method": spec.name, "r2": iv.estimate, "ci_low": iv.low, "ci_high": iv.high,
+                    "n_patients": iv.n, "expression": spec.formula})
+        disp.append({"Method": spec.name, "R^2 score": iv.format(3), "Expression": spec.formula})
+    return pd.DataFrame(num), pd.DataFrame(disp)
+
+
+def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outputs: Mapping[str, str]) -> pd.DataFrame:
+    common.check_shards(shards, TASK, db.data_hash)
+    s = settings(config)
+    prov = common.output_provenance(config, db.data_hash, TASK, shards)
+    per_patient, counts = fits(shards, config)
+    numeric, display = summarise(per_patient)
+    fails = {}
+    for sh in shards:
+        for r, c in zip(sh.arrays["failure_reason"], sh.arrays["failure_count"]):
+            fails[str(r)] = fails.get(str(r), 0) + int(c)
+    n_meas = int(sum(np.isfinite(sh.arrays["qt_ms"]).sum() for sh in shards))
+    caption = (f"Table 2: R^2 of QT-RR laws fitted per patient to the mean QT of {s['n_samples']} posterior samples "
+               f"at each RR of {list(s['rr_ms'])} ms, given all leads up to the end of the QRS; mean and 95% CLT "
+               f"interval over {counts['fitted']} of {counts['patients']} test patients "
+               f"({counts['excluded_real_beat']} excluded: QRS or T wave of the real beat not measurable; "
+               f"{counts['excluded_few_rr']} with < 3 RR values measured). "
+               f"{n_meas} QT measurements; failures: {fails or 'none'}.")
+    common.write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
+    plot_qt(shards, per_patient, config, outputs["figure_qt"], prov)
+    plot_beats(db, shards, config, outputs["figure_beats"], prov)
+    return numeric
+
+
+def plot_qt(shards: list[common.Shard], per_patient: pd.DataFrame, config: Mapping[str, Any], stem: str,
+            prov: Mapping[str, Any]) -> None:
+    """Figure 7: QT against RR (95 % CLT intervals over posterior samples) with the fitted Fridericia curves."""
+    import matplotlib.pyplot as plt
+
+    from ..plots import save_figure
+
+    s = settings(config)
+    rr = shards[0].arrays["rr_grid_ms"]
+    pid = common.concat(shards, "patient_id")
+    qt_ms = common.concat(shards, "qt_ms")
+    fitted = [p for p in pid if p in set(per_patient["patient_id"])][:max(1, int(s["n_examples"]))]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    grid = np.linspace(rr.min(), rr.max(), 100)
+    for c, p in enumerate(fitted):
+        i = int(np.flatnonzero(pid == p)[0])
+        color = f"C{c}"
+        means, halves = [], []
+        for g in range(len(rr)):
+            v = qt_ms[i, g][np.isfinite(qt_ms[i, g])]
+            iv = metrics.clt_interval(v) if len(v) else None
+            means.append(iv.estimate if iv else np.nan)
+            halves.append(iv.half_width if iv else np.nan)
+        ax.errorbar(rr, means, yerr=halves, fmt="o", color=color, ms=3, capsize=2, label=f"patient {p}")
+        rows = per_patient[per_patient["patient_id"] == p].set_index("law")
+        off, plain = rows.loc["fridericia_offset"], rows.loc["fridericia"]
+        ax.plot(grid, 1000 * (off["qtc0"] * np.cbrt(grid / 1000) + off["qtc1"]), color=color, lw=1,
+                label=f"Fridericia with offset (R²={off['r2']:.2f})")
+        ax.plot(grid, 1000 * plain["qtc"] * np.cbrt(grid / 1000), color=color, lw=0.8, ls="--",
+                label=f"Fridericia (R²={plain['r2']:.2f})")
+    ax.set_xlabel("RR (ms)")
+    ax.set_ylabel("QT (ms)")
+    ax.legend(fontsize=5, ncol=2)
+    ax.set_title("QT of posterior beats against the conditioning RR (figure 7)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    save_figure(fig, common.figure_paths(stem), prov)
+
+
+def plot_beats(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: str,
+               prov: Mapping[str, Any]) -> None:
+    """Figure 8: posterior beats (blue) of one patient for three RR values, observed part (red)."""
+    from ..plots import save_figure
+
+    geo = common.beat_geometry(db)
+    sh = next((sh for sh in shards if len(sh.arrays["ex_patient"])), None)
+    if sh is None:
+        raise ValueError("qt_rr: no example patient in any shard")
+    rr = sh.arrays["rr_grid_ms"]
+    samples, true, pid = sh.arrays["ex_samples"][0], sh.arrays["ex_true"][0], sh.arrays["ex_patient"][0]
+    end = int(np.ceil(sh.arrays["ex_qrs_offset"][0]))
+    cols = sorted({0, len(rr) // 2, len(rr) - 1})
+    t = figures.time_ms(geo.length, geo.r_index, geo.fs)
+    fig, axes = figures.lead_grid(len(geo.leads), len(cols), height=0.9, width=2.6)
+    for c, g in enumerate(cols):
+        for lead in range(len(geo.leads)):
+            ax = axes[lead, c]
+            figures.draw_samples(ax, t, samples[g][:, lead])
+            ax.plot(t[:end + 1], true[lead, :end + 1], color=figures.OBSERVED_COLOR, lw=1.0, label="observed")
+            ax.tick_params(labelsize=6)
+        axes[0, c].set_title(f"RR = {rr[g]:.0f} ms", fontsize=8)
+    figures.label_leads(axes, geo.leads)
+    axes[0, 0].legend(fontsize=5, loc="lower right")
+    figures.finish(fig, f"Posterior beats given the QRS for several RR (patient {pid}; figure 8)")
+    save_figure(fig, common.figure_paths(stem), prov)

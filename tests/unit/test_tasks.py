@@ -1,0 +1,327 @@
+"""Each task's core functions on an analytic Gaussian prior whose posterior is exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from ecgdiff import io as eio
+from ecgdiff import leads, metrics
+from ecgdiff import qt as qtlib
+from ecgdiff.baselines import dower
+from ecgdiff.tasks import anomaly, common, denoising, missing_leads, particles, qt_rr
+from ecgdiff.tasks.posterior import LinearObservation
+
+from task_helpers import ExactPosterior, GaussianBeatPrior, exact_factory, make_db, qt_beat_mean
+
+
+def make_config(**tasks):
+    return {"run": "unit", "label": "UNIT TEST - analytic Gaussian prior", "seed": 3,
+            "tasks": {"shards": 2, "sampler": "mcgdiff", **tasks}}
+
+
+def run_task(module, db, config, factory, tmp_path, outputs):
+    paths = []
+    for shard in range(config["tasks"]["shards"]):
+        arrays = module.run_shard(db, factory, config, shard, config["tasks"]["shards"])
+        path = tmp_path / f"shard_{shard}.npz"
+        common.save_shard(path, arrays, {"task": module.TASK, "shard": shard, "n_shards": config["tasks"]["shards"],
+                                         "data_hash": db.data_hash})
+        paths.append(path)
+    shards = common.load_shards(paths)
+    outs = {k: str(tmp_path / v) for k, v in outputs.items()}
+    result = module.gather(db, shards, config, outs)
+    return result, shards, outs
+
+
+def check_outputs(outs):
+    for key, path in outs.items():
+        if key.startswith("table"):
+            assert (tmp := __import__("pathlib").Path(path)).exists() and tmp.stat().st_size > 0
+            if key == "table_csv":
+                assert eio.read_table_provenance(path)["data_hash"]
+        else:
+            for ext in (".png", ".pdf"):
+                assert __import__("pathlib").Path(path + ext).stat().st_size > 0
+
+
+# --------------------------------------------------------------------------- shared pieces
+def test_shard_items_partition():
+    parts = [common.shard_items(10, s, 3) for s in range(3)]
+    assert sorted(np.concatenate(parts).tolist()) == list(range(10))
+    with pytest.raises(ValueError):
+        common.shard_items(10, 3, 3)
+
+
+def test_shard_roundtrip_and_checks(tmp_path):
+    common.save_shard(tmp_path / "a.npz", {"x": np.arange(3), "s": np.array(["p1", "p2", "p3"])},
+                      {"task": "denoising", "n_shards": 1, "data_hash": "h"})
+    (sh,) = common.load_shards([tmp_path / "a.npz"])
+    assert sh.arrays["s"].tolist() == ["p1", "p2", "p3"]
+    common.check_shards([sh], "denoising", "h")
+    with pytest.raises(ValueError, match="computed from data"):
+        common.check_shards([sh], "denoising", "other")
+    with pytest.raises(ValueError, match="task"):
+        common.check_shards([sh], "anomaly", "h")
+
+
+def test_mask_observation_groups_per_lead():
+    mask = common.lead_time_mask(leads.PAPER_9, ["aVF", "V2"], 10, slice(0, 4))
+    obs = LinearObservation.from_mask(mask)
+    assert obs.m == 8 and obs.n_groups == 2
+    x = np.arange(2 * 9 * 10, dtype=float).reshape(2, 9, 10)
+    np.testing.assert_array_equal(obs.apply(x)[1], np.r_[x[1, 2, :4], x[1, 4, :4]])
+    np.testing.assert_array_equal(obs.dense() @ x[1].ravel(), obs.apply(x)[1])
+
+
+def test_lead_i_observation_is_lead_i_in_millivolts():
+    rng = np.random.default_rng(0)
+    names = leads.PAPER_9
+    basis = rng.normal(size=(3, 8, 20))  # I, II, V1..V6 in mV
+    mv = np.einsum("lb,pbt->plt", leads.lead_matrix(names), basis)
+    scales = rng.uniform(0.5, 2, size=(3, 9))
+    x = mv / scales[:, :, None]
+    i_mv = missing_leads.lead_i_millivolts(x, scales, names)
+    np.testing.assert_allclose(i_mv, basis[:, 0], atol=1e-12)
+    i_max = np.abs(i_mv).max(axis=1)
+    obs = missing_leads.lead_i_observation(missing_leads.lead_i_weights(scales, i_max, names), 20)
+    np.testing.assert_allclose(obs.apply(x), basis[:, 0] / i_max[:, None], atol=1e-12)
+
+
+# --------------------------------------------------------------------------- denoising
+class OracleNoise(ExactPosterior):
+    """Exact posterior given the true noise levels (replayed from the task's own seeded draw)."""
+
+    def __init__(self, prior, db, config):
+        super().__init__(prior)
+        beats, meta = denoising.patients(db, config)
+        n = config["tasks"]["shards"]
+        self.truth = {}
+        for shard in range(n):
+            idx = common.shard_items(len(meta), shard, n)
+            rng = np.random.default_rng(common.shard_seed(config["seed"], "denoising", shard))
+            y, sigma = denoising.simulate_observation(beats[idx].astype(np.float64), 0.2, rng)
+            for row, s in zip(y, sigma):
+                self.truth[row.tobytes()] = s
+
+    def estimate_sigma(self, cond, y, obs, generator):
+        return np.stack([self.truth[row.tobytes()] for row in y.reshape(len(y), 9, -1)])
+
+
+@pytest.mark.slow
+def test_denoising_is_calibrated_under_the_exact_posterior(tmp_path):
+    prior = GaussianBeatPrior(length=24)
+    db = make_db(tmp_path / "db", prior, {"train": 3, "test": 8, "mi": 2})
+    config = make_config(denoising={"n_patients": 8, "n_samples": 300, "covariance": "empirical",
+                                    "n_examples": 1})
+    oracle = OracleNoise(prior, db, config)
+    table, shards, outs = run_task(denoising, db, config, lambda name, **o: oracle, tmp_path,
+                                   {"table_csv": "t.csv", "table_md": "t.md", "figure": "fig"})
+    check_outputs(outs)
+    assert len(common.concat(shards, "patient_id")) == 8
+    np.testing.assert_array_equal(common.concat(shards, "sigma_hat"), common.concat(shards, "sigma_true"))
+    # the true beat is a draw from the exact posterior, so d^2 ~ chi2(T), inflated by (n-1)/(n-T-2)
+    # because the covariance is estimated from n samples
+    T, n = 24, 300
+    d2 = common.concat(shards, "maha_sq") * metrics.chi2_quantile(T)
+    assert d2.mean() == pytest.approx(T * (n - 1) / (n - T - 2), rel=0.1)
+    # the paper's statistic is the distance itself over the same quantile
+    np.testing.assert_allclose(common.concat(shards, "maha") ** 2 * metrics.chi2_quantile(T) ** 2, d2, rtol=1e-9)
+    row = table.set_index("metric")
+    assert row.loc["noise level: mean absolute error over leads", "mean"] == 0
+    assert row.loc["RMSE posterior mean vs true beat", "mean"] < row.loc["RMSE noisy observation vs true beat", "mean"]
+    assert "± " in open(outs["table_md"]).read()
+
+
+@pytest.mark.slow
+def test_denoising_estimates_noise_levels(tmp_path):
+    prior = GaussianBeatPrior(length=24)
+    db = make_db(tmp_path / "db", prior, {"train": 3, "test": 8, "mi": 2})
+    config = make_config(denoising={"n_patients": 8, "n_samples": 10})
+    factory, _ = exact_factory(prior)
+    arrays = denoising.run_shard(db, factory, config, 0, 1)
+    err = np.abs(arrays["sigma_hat"] - arrays["sigma_true"])
+    assert err.mean() < 0.03  # exact maximum likelihood under the true prior, 24 samples per lead
+
+
+# --------------------------------------------------------------------------- missing leads
+@pytest.mark.slow
+def test_missing_leads_r2_matches_exact_posterior_mean_and_dower(tmp_path):
+    prior = GaussianBeatPrior(length=24)
+    db = make_db(tmp_path / "db", prior, {"train": 6, "test": 8, "mi": 2})
+    config = make_config(missing_leads={"n_patients": 8, "n_samples": 400, "leads": ["V1", "V3"],
+                                        "settings": ["single", "limb", "lead_I"], "n_examples": 1})
+    factory, _ = exact_factory(prior)
+    table, shards, outs = run_task(missing_leads, db, config, factory, tmp_path,
+                                   {"table_csv": "t1.csv", "table_md": "t1.md", "figure": "fig6"})
+    check_outputs(outs)
+    beats, meta = missing_leads.patients(db, config)
+    from ecgdiff.diffusion import conditioning
+
+    mu = prior.mean(conditioning.encode_meta(meta)).reshape(len(meta), -1)
+    x = beats.astype(np.float64)
+    sc = common.scales(meta, prior.leads)
+    order = {p: i for i, p in enumerate(common.concat(shards, "patient_id"))}
+    perm = [order[p] for p in meta["patient_id"]]
+    for lead in ("V1", "V3"):
+        j = prior.leads.index(lead)
+        obs = LinearObservation.from_mask(common.lead_time_mask(prior.leads, [n for n in prior.leads if n != lead], 24))
+        exact = np.stack([prior.posterior(mu[p], obs.dense(), obs.apply(x[p:p + 1])[0], np.full(obs.m, 1e-4))[0]
+                          .reshape(9, 24)[j] for p in range(len(meta))])
+        r2_exact = metrics.r2_score(x[:, j], exact)
+        r2_task = common.concat(shards, f"r2__single:{lead}__mcgdiff")[perm, 0]
+        np.testing.assert_allclose(r2_task, r2_exact, atol=0.03)
+        rec = dower.reconstruct_normalised(x, sc, prior.leads, [n for n in prior.leads if n != lead], [lead])
+        np.testing.assert_allclose(common.concat(shards, f"r2__single:{lead}__dower")[perm, 0],
+                                   metrics.r2_score(x[:, j], rec[:, 0]), atol=1e-9)
+    rows = table.set_index(["setting", "lead"])
+    assert set(table["setting"]) == {"single", "limb", "lead_I"}
+    assert len(rows.loc["lead_I"]) == 9 and len(rows.loc["limb"]) == 6
+    # more observed leads, better reconstruction
+    assert rows.loc[("single", "V1"), "mcgdiff_r2"] > rows.loc[("limb", "V1"), "mcgdiff_r2"]
+    assert rows.loc[("limb", "V1"), "mcgdiff_r2"] >= rows.loc[("lead_I", "V1"), "mcgdiff_r2"] - 0.05
+
+
+def test_missing_leads_train_median_scales_share_one_operator(tmp_path):
+    prior = GaussianBeatPrior(length=16)
+    db = make_db(tmp_path / "db", prior, {"train": 5, "test": 4, "mi": 2})
+    config = make_config(missing_leads={"n_patients": 4, "n_samples": 50, "settings": ["lead_I"],
+                                        "lead_i_scales": "train_median"})
+    ratios = missing_leads.train_median_ratios(db, config, prior.leads)
+    assert ratios.shape == (9,) and np.all(ratios > 0)
+    factory, _ = exact_factory(prior)
+    arrays = missing_leads.run_shard(db, factory, config, 0, 1)
+    assert arrays["r2__lead_I__mcgdiff"].shape == (4, 9)
+
+
+# --------------------------------------------------------------------------- QT vs RR
+FS, N, R = 250.0, 176, 48
+
+
+@pytest.mark.slow
+def test_qt_task_recovers_the_generating_fridericia_law(tmp_path):
+    prior = GaussianBeatPrior(length=N, r_index=R, floor=1e-3, structured=False, mean_fn=qt_beat_mean)
+    db = make_db(tmp_path / "db", prior, {"train": 2, "test": 5, "mi": 2})
+    config = make_config(qt_rr={"n_patients": 5, "n_samples": 3, "rr_ms": [600, 750, 900, 1050, 1200],
+                                "n_examples": 2})
+    factory, _ = exact_factory(prior)
+    table, shards, outs = run_task(qt_rr, db, config, factory, tmp_path,
+                                   {"table_csv": "t2.csv", "table_md": "t2.md", "figure_qt": "f7",
+                                    "figure_beats": "f8"})
+    check_outputs(outs)
+    r2 = table.set_index("law")["r2"]
+    assert r2["fridericia_offset"] > 0.995
+    assert r2["bazett_offset"] > 0.99
+    assert r2["bazett"] < r2["fridericia_offset"]
+    qt_ms = common.concat(shards, "qt_ms")
+    expected = 1000 * (0.3 * np.cbrt(np.array([0.6, 0.75, 0.9, 1.05, 1.2])) + 0.09)
+    np.testing.assert_allclose(np.nanmean(qt_ms, axis=(0, 2)), expected, atol=4.0)  # one sample = 4 ms
+    assert np.isfinite(qt_ms).all()
+
+
+# --------------------------------------------------------------------------- anomaly
+def st_elevation(split, beats, rng):
+    if split == "mi":
+        beats = beats.copy()
+        beats[:, 3:7, 14:24] += 1.5  # V1-V4: a shelf after the QRS
+    return beats
+
+
+@pytest.mark.slow
+def test_anomaly_separates_st_elevation_from_controls(tmp_path):
+    prior = GaussianBeatPrior(length=32)
+    db = make_db(tmp_path / "db", prior, {"train": 2, "test": 30, "mi": 10}, modify=st_elevation)
+    config = make_config(anomaly={"n_samples": 40})
+    factory, _ = exact_factory(prior)
+    table, shards, outs = run_task(anomaly, db, config, factory, tmp_path,
+                                   {"table_csv": "a.csv", "table_md": "a.md", "figure_distances": "f9",
+                                    "figure_roc": "f10", "figure_st": "f11"})
+    check_outputs(outs)
+    g = table.set_index("group")
+    assert g.loc["mi", "distance_mean"] > g.loc["control", "distance_mean"]
+    assert g.loc["mi", "auc"] > 0.95
+    assert g.loc["control", "n_patients"] >= 5 and g.loc["mi", "n_patients"] == 10
+    ids = common.concat(shards, "patient_id")
+    assert len(set(ids)) == len(ids)  # distinct patients
+
+
+# --------------------------------------------------------------------------- particles
+def test_particles_units_and_table(tmp_path):
+    prior = GaussianBeatPrior(length=16)
+    db = make_db(tmp_path / "db", prior, {"train": 2, "test": 3, "mi": 2})
+    config = make_config(particles={"n_patients": 1, "n_samples": 40, "particles": [1, 4], "reference_particles": 16})
+    requests = []
+    base, _ = exact_factory(prior)
+
+    def factory(name, **opts):
+        requests.append(opts)
+        return base(name, **opts)
+
+    table, shards, outs = run_task(particles, db, config, factory, tmp_path,
+                                   {"table_csv": "p.csv", "table_md": "p.md", "figure": "f13"})
+    check_outputs(outs)
+    assert sorted(r["particles"] for r in requests) == [1, 4, 16, 16]
+    assert table["particles"].tolist() == [1, 4, 16] and table["reference_floor"].tolist() == [False, False, True]
+    assert (table["emd"] > 0).all()
+
+
+# --------------------------------------------------------------------------- with the real MCGdiff sampler
+def mcgdiff_config(**tasks):
+    config = make_config(**tasks)
+    config["inverse"] = {}
+    config["tasks"].update(sampler_options={"mcgdiff": {"particles": 32, "steps": 20, "noise_runs": 4,
+                                                        "noise_iters": 6}})
+    return config
+
+
+@pytest.mark.slow
+def test_missing_leads_with_mcgdiff_approaches_the_exact_posterior(tmp_path):
+    from ecgdiff import tasks
+
+    prior = GaussianBeatPrior(length=24)
+    db = make_db(tmp_path / "db", prior, {"train": 2, "test": 4, "mi": 2})
+    config = mcgdiff_config(missing_leads={"n_patients": 4, "n_samples": 64, "leads": ["V2"], "settings": ["single"]})
+    arrays = missing_leads.run_shard(db, tasks.provider_factory(prior, config, "missing_leads"), config, 0, 1)
+    exact = missing_leads.run_shard(db, exact_factory(prior)[0], config, 0, 1)
+    r2_mcg, r2_exact = arrays["r2__single:V2__mcgdiff"][:, 0], exact["r2__single:V2__mcgdiff"][:, 0]
+    assert r2_exact.mean() > 0.8
+    assert r2_mcg.mean() == pytest.approx(r2_exact.mean(), abs=0.08)
+    # noise-free observations: the estimated noise levels shrink from their initial value 1
+    assert arrays["sigma__single:V2"].max() < 0.2
+
+
+@pytest.mark.slow
+def test_particles_with_mcgdiff_more_particles_closer_to_reference(tmp_path):
+    from ecgdiff import tasks
+
+    prior = GaussianBeatPrior(length=16)
+    db = make_db(tmp_path / "db", prior, {"train": 2, "test": 2, "mi": 2})
+    config = mcgdiff_config(particles={"n_patients": 1, "n_samples": 64, "particles": [1, 32],
+                                       "reference_particles": 128, "sigma_y": 0.02})
+    factory = tasks.provider_factory(prior, config, "particles")
+    arrays = particles.run_shard(db, factory, config, 0, 1)
+    common.save_shard(tmp_path / "s.npz", arrays, {"task": "particles", "n_shards": 1, "data_hash": db.data_hash})
+    table = particles.summarise(common.load_shards([tmp_path / "s.npz"]), config).set_index("particles")
+    assert table.loc[1, "emd"] > table.loc[32, "emd"]
+
+
+def test_empty_shard_is_written_and_skipped(tmp_path):
+    prior = GaussianBeatPrior(length=16)
+    db = make_db(tmp_path / "db", prior, {"train": 2, "test": 2, "mi": 2})
+    config = make_config(denoising={"n_patients": 2, "n_samples": 4}, shards=3)
+    factory, provider = exact_factory(prior)
+    arrays = denoising.run_shard(db, factory, config, 2, 3)  # 2 patients, 3 shards: shard 2 is empty
+    assert arrays["maha"].shape == (0, 9) and not provider.calls
+
+
+def test_empty_shard_of_every_task(tmp_path):
+    prior = GaussianBeatPrior(length=16)
+    db = make_db(tmp_path / "db", prior, {"train": 2, "test": 1, "mi": 2})
+    config = make_config(missing_leads={"n_samples": 2}, qt_rr={"n_samples": 2}, shards=2)
+    factory, provider = exact_factory(prior)
+    for module in (missing_leads, qt_rr):
+        arrays = module.run_shard(db, factory, config, 1, 2)  # one test patient: shard 1 is empty
+        assert len(arrays["patient_id"]) == 0
+    assert not provider.calls
