@@ -1,6 +1,6 @@
 """Speed of the PhysioNet downloader and of the record readers, on the local PhysioNet mirror.
 
-    python benchmarks/data_io.py [--mirror ../shared/physionet] [--out benchmarks/results/data_io.json]
+    python benchmarks/data_io.py [--mirror ../shared/physionet] [--out results/benchmarks/data_io.json]
 
 Downloads the full LUDB 1.0.1 (2805 files, ~25 MB) from a loopback HTTP server (the Range-capable test
 server of tests/conftest.py) with 1, 4 and 8 workers, then again with everything present (verification
@@ -88,7 +88,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mirror", type=Path, default=Path(os.environ.get("ECGDIFF_PHYSIONET_MIRROR",
                                                                        REPO.parent / "shared" / "physionet")))
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "data_io.json")
+    ap.add_argument("--out", type=Path, default=REPO / "results" / "benchmarks" / "data_io.json")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     down = bench_download(args.mirror)

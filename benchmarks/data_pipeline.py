@@ -1,6 +1,6 @@
 """Time of the synthetic cohort and beat-database stages of the embedded default run.
 
-    OMP_NUM_THREADS=1 python benchmarks/data_pipeline.py [--out benchmarks/results/data_pipeline.json]
+    OMP_NUM_THREADS=1 python benchmarks/data_pipeline.py [--out results/benchmarks/data_pipeline.json]
 
 Measures, for the default configuration (config/config.yaml: 240 patients, 10 s, 500 Hz): the simulation
 alone (no disk), writing the cohort (simulation + WFDB records + metadata) with 1 and 2 worker processes
@@ -29,7 +29,7 @@ from ecgdiff import beatdb, synthetic  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "data_pipeline.json")
+    ap.add_argument("--out", type=Path, default=REPO / "results" / "benchmarks" / "data_pipeline.json")
     args = ap.parse_args()
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     cfg = synthetic.SyntheticConfig.from_config(config["data"]["synthetic"])

@@ -1,7 +1,7 @@
 """Scores of the R-peak detector on the local PhysioNet mirror and on the synthetic cohort, with ablations.
 
     OMP_NUM_THREADS=1 python benchmarks/detector_validation.py [--mirror ../shared/physionet]
-        [--out benchmarks/results/detector_validation.json]
+        [--out results/benchmarks/detector_validation.json]
 
 Runs :func:`ecgdiff.detector_validation.validate` (the beat-extraction code path, 50-ms tolerance) on
 MIT-BIH (mitdb), the QT database (qtdb), LUDB and the default synthetic cohort (simulated into a temporary
@@ -49,7 +49,7 @@ def variants() -> dict[str, BeatParams]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mirror", type=Path, default=REPO.parent / "shared" / "physionet")
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "detector_validation.json")
+    ap.add_argument("--out", type=Path, default=REPO / "results" / "benchmarks" / "detector_validation.json")
     args = ap.parse_args()
     pd.set_option("display.width", 200)
     with tempfile.TemporaryDirectory() as tmp:

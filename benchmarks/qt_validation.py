@@ -1,7 +1,7 @@
 """Agreement of the QT measurement (ecgdiff.qt) with the simulator's QT on a synthetic beat database.
 
     python benchmarks/qt_validation.py [--beats results/synthetic/data/beats]
-        [--metadata resources/synthetic/<hash>/metadata.csv] [--out benchmarks/results/qt_validation.json]
+        [--metadata resources/synthetic/<hash>/metadata.csv] [--out results/benchmarks/qt_validation.json]
 
 Prints bias, spread and correlation of measured against simulated QT (and QRS duration) over one beat per
 training patient, and the R^2 of the QT-RR laws fitted across patients to measured and to simulated QT.
@@ -27,7 +27,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--beats", default=str(REPO / "results" / "synthetic" / "data" / "beats"))
     ap.add_argument("--metadata", default=None)
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "qt_validation.json"))
+    ap.add_argument("--out", default=str(REPO / "results" / "benchmarks" / "qt_validation.json"))
     args = ap.parse_args()
     meta = args.metadata or sorted(glob.glob(str(REPO / "resources" / "synthetic" / "*" / "metadata.csv")))[0]
     df = qt_validation.compare(dataset.load(args.beats), meta)

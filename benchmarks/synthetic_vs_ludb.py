@@ -1,7 +1,7 @@
 """How the simulated cohort compares with real ECGs (LUDB) on what beat extraction sees.
 
     OMP_NUM_THREADS=1 python benchmarks/synthetic_vs_ludb.py [--mirror ../shared/physionet]
-        [--out benchmarks/results/synthetic_vs_ludb.json]
+        [--out results/benchmarks/synthetic_vs_ludb.json]
 
 For every record of LUDB 1.0.1 and of the default synthetic cohort (240 simulated patients): filters,
 resampling and R peaks as in beat extraction, then per lead (the 12 standard leads) the median over the
@@ -55,7 +55,7 @@ def describe(records: list[Record]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mirror", type=Path, default=REPO.parent / "shared" / "physionet")
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "synthetic_vs_ludb.json")
+    ap.add_argument("--out", type=Path, default=REPO / "results" / "benchmarks" / "synthetic_vs_ludb.json")
     args = ap.parse_args()
     ludb = [r for r in read_source("ludb", args.mirror / "ludb" / "1.0.1") if isinstance(r, Record)]
     cfg = synthetic.SyntheticConfig()

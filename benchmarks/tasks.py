@@ -1,7 +1,7 @@
 """Speed of the clinical tasks: denoiser throughput and one sampling shard of each task.
 
     python benchmarks/tasks.py [--configfile config/config.yaml] [--beats DIR --prior FILE] [--threads 1]
-                               [--out benchmarks/results/tasks.json]
+                               [--out results/benchmarks/tasks.json]
 
 Without ``--beats``/``--prior`` it builds the prior network of the configuration (random weights: speed does
 not depend on training) and a beat database of draws from an analytic Gaussian prior with the default
@@ -85,7 +85,7 @@ def main() -> None:
     ap.add_argument("--prior")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--tasks", nargs="*", default=None)
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "tasks.json"))
+    ap.add_argument("--out", default=str(REPO / "results" / "benchmarks" / "tasks.json"))
     args = ap.parse_args()
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for f in args.configfile:
