@@ -1,12 +1,12 @@
 """Rule download_physionet: fetch one PhysioNet database version and write its download marker."""
 
-import logging
 from pathlib import Path
 
 from ecgdiff import physionet
+from ecgdiff.runtime import log_to
 
 sm = snakemake  # noqa: F821 (defined by Snakemake's script directive)
-logging.basicConfig(filename=sm.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+log_to(sm.log[0])
 
 physionet.download(
     sm.wildcards.db,

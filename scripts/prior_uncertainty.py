@@ -1,14 +1,10 @@
 """Snakemake script of rule prior_uncertainty: figure 3 (see ecgdiff.diffusion.uncertainty.run_uncertainty_figure)."""
 
-import logging
-import sys
-
 from ecgdiff.diffusion.uncertainty import run_uncertainty_figure
-from ecgdiff.runtime import set_threads
+from ecgdiff.runtime import log_to, set_threads
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-logging.basicConfig(filename=sm.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-sys.excepthook = lambda *exc: (logging.critical("failed", exc_info=exc), sys.__excepthook__(*exc))
+log_to(sm.log[0])
 set_threads(sm.threads)
 run_uncertainty_figure(sm.input.conditional, sm.params.beats_dir, dict(sm.params.settings), dict(sm.params.sampler),
                        (sm.output.table, sm.output.table_md), (sm.output.figure, sm.output.figure_pdf),

@@ -3,9 +3,10 @@
 import logging
 
 from ecgdiff.runinfo import write_run_info
+from ecgdiff.runtime import log_to
 
 snakemake = snakemake  # noqa: F821  (injected by Snakemake)
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+log_to(snakemake.log[0])
 out = snakemake.output
 write_run_info(snakemake.config, list(snakemake.input), out.config_csv, out.config_md, out.software_csv,
                out.software_md, snakemake_version=snakemake.params.snakemake_version)

@@ -1,14 +1,10 @@
 """Snakemake script of rule train_prior: train one variant of the beat prior (see ecgdiff.diffusion.train)."""
 
-import logging
-import sys
-
 from ecgdiff.diffusion.train import train_prior
-from ecgdiff.runtime import set_threads
+from ecgdiff.runtime import log_to, set_threads
 
 sm = snakemake  # noqa: F821  (injected by Snakemake)
-logging.basicConfig(filename=sm.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-sys.excepthook = lambda *exc: (logging.critical("failed", exc_info=exc), sys.__excepthook__(*exc))
+log_to(sm.log[0])
 set_threads(sm.threads)
 train_prior(sm.params.beats_dir, sm.wildcards.variant, dict(sm.params.model), dict(sm.params.train), sm.output.model,
             sm.params.work_dir, (sm.output.table, sm.output.table_md), (sm.output.figure, sm.output.figure_pdf),

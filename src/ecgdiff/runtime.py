@@ -32,3 +32,23 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def log_to(path: str) -> None:
+    """Send this process's logging to a rule's log file, uncaught exceptions included.
+
+    Every workflow script calls this first, so that a rule that fails says why in its own log
+    (Snakemake shows the log's path when a job fails).
+    """
+    import logging
+    import sys
+
+    logging.basicConfig(filename=path, level=logging.INFO, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)
+
+    def hook(*exc):  # type: ignore[no-untyped-def]
+        logging.critical("failed", exc_info=exc)
+        sys.__excepthook__(*exc)
+
+    sys.excepthook = hook

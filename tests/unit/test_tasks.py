@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-from scipy import stats
 
 from ecgdiff import io as eio
 from ecgdiff import leads, metrics
-from ecgdiff import qt as qtlib
 from ecgdiff.baselines import dower
 from ecgdiff.tasks import anomaly, common, denoising, missing_leads, particles, qt_rr
 from ecgdiff.tasks.posterior import LinearObservation

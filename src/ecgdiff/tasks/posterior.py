@@ -14,7 +14,7 @@ row-major, as the operators of :mod:`ecgdiff.inverse.operators` return them); no
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
