@@ -12,9 +12,9 @@ physionet.download(
     sm.wildcards.db,
     sm.wildcards.version,
     Path(sm.output.manifest).parent,  # the marker is written into the version folder
-    sm.params.base_url,
+    sm.config["physionet"]["base_url"],
     include=physionet.include_patterns(sm.wildcards.db, sm.params.include, sm.params.cinc_sources),
-    workers=sm.params.workers,
-    retries=sm.params.retries,
-    timeout=sm.params.timeout_s,
+    workers=sm.config["physionet"]["workers"],
+    retries=sm.config["physionet"]["retries"],
+    timeout=sm.config["physionet"]["timeout_s"],
 )

@@ -12,12 +12,10 @@ rule download_physionet:
     output:
         manifest=f"{RES}/physionet/{{db}}/{{version}}/.ecgdiff-download.json",
     params:
-        base_url=config["physionet"]["base_url"],
+        # which files: changing it downloads again; where from and how (base_url, workers, retries, timeout_s)
+        # are read from config by the script, so that switching to a mirror does not invalidate a download
         include=lambda wc: config["physionet"].get("include", {}).get(wc.db),
         cinc_sources=config["data"]["cinc2021"]["sources"],
-        workers=config["physionet"]["workers"],
-        retries=config["physionet"]["retries"],
-        timeout_s=config["physionet"]["timeout_s"],
     wildcard_constraints:
         db="[A-Za-z0-9_-]+",
         version="[0-9][A-Za-z0-9_.-]*",
