@@ -143,7 +143,7 @@ def plot_emd_vs_steps(table: pd.DataFrame, paths: list[str], provenance: dict[st
     ax.set_ylabel("EMD (L2 cost on beat + features)")
     n = int(table["n_beats"].iloc[0])
     nb = int(table.loc[table["target"] == "train", "n_batches"].max())
-    ax.set_title(f"EMD of generated beats ({n} per set; {nb} training batches)", fontsize=10)
+    ax.set_title(f"EMD of generated beats ({n} per set; {nb} training batch{'es' if nb != 1 else ''})", fontsize=10)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout(rect=(0, 0.05, 1, 1))  # room for the provenance footer
     save_figure(fig, paths, provenance)
