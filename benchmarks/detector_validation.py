@@ -5,12 +5,14 @@
 
 Runs :func:`ecgdiff.detector_validation.validate` (the beat-extraction code path, 50-ms tolerance) on
 MIT-BIH (mitdb), the QT database (qtdb), LUDB and the default synthetic cohort (simulated into a temporary
-folder), for four detector variants:
+folder), for five detector variants:
 
-- ``project``: the configured detector (paper pipeline + median-covariance PCA of long records + slope check);
+- ``project``: the configured detector (paper pipeline + median-covariance PCA of long records + slope check
+  + search-back);
+- ``no_searchback``: ``searchback_gap_ratio = 0``;
 - ``no_slope_check``: ``min_slope_ratio = 0``;
 - ``plain_pca``: ``pca_segment_s = 0`` (one covariance for the whole record);
-- ``paper``: both off (principal component, Savitzky-Golay, neurokit2; the sign choice stays).
+- ``paper``: all three off (principal component, Savitzky-Golay, neurokit2; the sign choice stays).
 
 Prints the overall raw and aligned sensitivity / PPV per database and variant, the per-record rows below
 99 % for the project variant, and writes everything (with timings) as JSON next to a per-record CSV.
@@ -41,9 +43,10 @@ DATABASES = {"mitdb": "mitdb/1.0.0", "qtdb": "qtdb/1.0.0", "ludb": "ludb/1.0.1"}
 
 def variants() -> dict[str, BeatParams]:
     p = BeatParams()
-    return {"project": p, "no_slope_check": dataclasses.replace(p, min_slope_ratio=0.0),
+    return {"project": p, "no_searchback": dataclasses.replace(p, searchback_gap_ratio=0.0),
+            "no_slope_check": dataclasses.replace(p, min_slope_ratio=0.0),
             "plain_pca": dataclasses.replace(p, pca_segment_s=0.0),
-            "paper": dataclasses.replace(p, min_slope_ratio=0.0, pca_segment_s=0.0)}
+            "paper": dataclasses.replace(p, min_slope_ratio=0.0, pca_segment_s=0.0, searchback_gap_ratio=0.0)}
 
 
 def main() -> None:

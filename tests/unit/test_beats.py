@@ -255,6 +255,23 @@ def test_reject_shallow_drops_p_or_t_wave_detections():
     np.testing.assert_array_equal(B.reject_shallow(sig, peaks, fs, 0.0, 15), peaks)
 
 
+def test_search_back_recovers_a_missed_ventricular_run_and_not_t_waves():
+    fs = 250.0
+    t = np.arange(int(16 * fs)) / fs
+    sinus = np.concatenate([np.arange(0.5, 5.0, 0.8), np.arange(8.0, 10.5, 0.8), np.arange(12.8, 15.5, 0.8)])
+    vt = 4.9 + 0.4 * np.arange(1, 7)                          # six wide, downward beats every 0.4 s
+    # sinus beats every 0.8 s, the ventricular run from 5.3 to 7.3 s, a 2.4-s pause from 10.4 s
+    sig = sum(np.exp(-0.5 * ((t - c) / 0.012) ** 2) for c in sinus)
+    sig -= sum(2.5 * np.exp(-0.5 * ((t - c) / 0.03) ** 2) for c in vt)
+    sig += 0.5 * np.exp(-0.5 * ((t - 10.75) / 0.05) ** 2)    # a T wave inside the pause
+    detected = np.round(sinus * fs).astype(int)             # what the detector saw: no ventricular beat
+    found = B.search_back(sig, detected, fs, gap_ratio=1.5, min_ratio=0.6, refractory_s=0.25)
+    added = np.setdiff1d(found, detected)
+    assert len(added) == len(vt)
+    assert np.max(np.abs(added - np.round(vt * fs))) <= 2    # placed on the (negative) peak
+    np.testing.assert_array_equal(B.search_back(sig, detected, fs, gap_ratio=0.0), detected)
+
+
 def test_params_from_config():
     p = B.BeatParams.from_config({"fs": 250, "before": 48, "after": 128, "notch_hz": [50, 60], "qrs_ms": [-60, 60]})
     assert p.qrs_window == (-15, 15) and p.length == 176 and p.notch_hz == (50.0, 60.0)
