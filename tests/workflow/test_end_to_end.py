@@ -62,3 +62,10 @@ def test_tiny_run_writes_every_output_and_regenerates_one_alone(tmp_path):
     assert again.returncode == 0, (again.stdout + again.stderr)[-4000:]
     assert table1.exists()
     assert "task_shard" not in again.stdout + again.stderr
+    # a changed beat-extraction setting makes the beat database (and what depends on it) out of date
+    (work / "changed.yaml").write_text("data: {beats: {min_slope_ratio: 0.25}}\n")
+    changed = snakemake(work, "-n", "--configfile", TINY, "changed.yaml")
+    assert changed.returncode == 0, (changed.stdout + changed.stderr)[-4000:]
+    assert "rule beat_database" in changed.stdout and "rule detector_validation" in changed.stdout
+    unchanged = snakemake(work, "-n")
+    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr

@@ -51,6 +51,11 @@ rule beat_database:
     params:
         source=DATA_SOURCE,
         root=lambda wc, input: os.path.dirname(input[0]),
+        # what the database depends on (read by the script from the config): a change re-runs the rule
+        beats=config["data"]["beats"],
+        split=config["data"]["split"],
+        source_settings=config["data"].get(DATA_SOURCE, {}),
+        leads=config["leads"],
     log:
         log("data/beat_database.log"),
     conda:
@@ -113,6 +118,9 @@ rule detector_validation:
         records_md=out("tables/detector_validation_records.md"),
     params:
         roots=lambda wc, input: {db: os.path.dirname(p) for db, p in zip(VALIDATION_DATABASES, input)},
+        # what the scores depend on (read by the script from the config): a change re-runs the rule
+        beats=config["data"]["beats"],
+        settings=config["detector_validation"],
     log:
         log("data/detector_validation.log"),
     conda:
