@@ -188,6 +188,23 @@ def orient(pc: np.ndarray, fs: float) -> np.ndarray:
     return pc if np.median(pc[peaks]) >= 0 else -pc
 
 
+def _running_median(values: np.ndarray, n: int) -> np.ndarray:
+    """Centred running median over ``n`` values; the window shrinks at the ends (no padding)."""
+    import pandas as pd
+
+    return pd.Series(values).rolling(max(1, n), center=True, min_periods=1).median().to_numpy()
+
+
+def _steepest_slopes(smooth: np.ndarray, peaks: np.ndarray, fs: float,
+                     half_window_ms: float) -> tuple[np.ndarray, int, np.ndarray]:
+    """``|gradient|`` of ``smooth``, the half window in samples, and each detection's steepest slope:
+    the largest ``|gradient|`` within ``+-half_window_ms`` of it."""
+    g = np.abs(np.gradient(smooth))
+    h = max(1, int(round(half_window_ms * fs / 1000.0)))
+    idx = np.clip(peaks[:, None] + np.arange(-h, h + 1)[None, :], 0, len(g) - 1)
+    return g, h, g[idx].max(axis=1)
+
+
 def reject_shallow(smooth: np.ndarray, peaks: np.ndarray, fs: float, min_ratio: float = 0.3,
                    neighbours: int = 15, half_window_ms: float = 60.0) -> np.ndarray:
     """Drop detections whose steepest slope is below ``min_ratio`` times that of their neighbours.
@@ -201,15 +218,8 @@ def reject_shallow(smooth: np.ndarray, peaks: np.ndarray, fs: float, min_ratio: 
     peaks = np.asarray(peaks, dtype=np.int64)
     if min_ratio <= 0 or len(peaks) < 3:
         return peaks
-    import pandas as pd
-
-    g = np.abs(np.gradient(smooth))
-    h = max(1, int(round(half_window_ms * fs / 1000.0)))
-    idx = np.clip(peaks[:, None] + np.arange(-h, h + 1)[None, :], 0, len(g) - 1)
-    slope = g[idx].max(axis=1)
-    # centred running median; the window shrinks at the ends (no padding by repeated end values)
-    ref = pd.Series(slope).rolling(max(1, neighbours), center=True, min_periods=1).median().to_numpy()
-    return peaks[slope >= min_ratio * ref]
+    _, _, slope = _steepest_slopes(smooth, peaks, fs, half_window_ms)
+    return peaks[slope >= min_ratio * _running_median(slope, neighbours)]
 
 
 def search_back(smooth: np.ndarray, peaks: np.ndarray, fs: float, gap_ratio: float = 1.5,
@@ -229,14 +239,10 @@ def search_back(smooth: np.ndarray, peaks: np.ndarray, fs: float, gap_ratio: flo
     peaks = np.asarray(peaks, dtype=np.int64)
     if gap_ratio <= 0 or len(peaks) < 3:
         return peaks
-    import pandas as pd
-
-    g = np.abs(np.gradient(smooth))
-    h = max(1, int(round(half_window_ms * fs / 1000.0)))
-    idx = np.clip(peaks[:, None] + np.arange(-h, h + 1)[None, :], 0, len(g) - 1)
-    slope = pd.Series(g[idx].max(axis=1)).rolling(max(1, neighbours), center=True, min_periods=1).median().to_numpy()
+    g, h, slope = _steepest_slopes(smooth, peaks, fs, half_window_ms)
+    slope = _running_median(slope, neighbours)
     rr = np.diff(peaks)
-    ref_rr = pd.Series(rr).rolling(max(1, neighbours), center=True, min_periods=1).median().to_numpy()
+    ref_rr = _running_median(rr, neighbours)
     r = max(1, int(round(refractory_s * fs)))
     added: list[int] = []
     for k in np.flatnonzero(rr > gap_ratio * ref_rr):
