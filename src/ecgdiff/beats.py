@@ -261,7 +261,8 @@ def detect_r_peaks(x: np.ndarray, fs: float, params: BeatParams = BeatParams()) 
 
     First principal component (oriented by :func:`orient`), Savitzky-Golay smoothing,
     ``neurokit2.ecg_peaks`` with its default method, then :func:`reject_shallow` (``min_slope_ratio``) and
-    :func:`search_back` (``searchback_*``). Note that neurokit2's detector reports no peak within its refractory period (0.3 s) of the start.
+    :func:`search_back` (``searchback_*``). Note that neurokit2's detector reports no peak within its
+    refractory period (0.3 s) of the start.
     """
     import neurokit2 as nk
 
