@@ -29,8 +29,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from conftest import LoopbackServer, _handler  # noqa: E402
 
-from ecgdiff import physionet  # noqa: E402
-from ecgdiff.records import RecordError, read_source  # noqa: E402
+from ecgdiff.data import physionet  # noqa: E402
+from ecgdiff.data.records import RecordError, read_source  # noqa: E402
 
 
 def _serve(root: Path) -> tuple[LoopbackServer, ThreadingHTTPServer]:

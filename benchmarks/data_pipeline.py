@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 import yaml  # noqa: E402
 
-from ecgdiff import beatdb, synthetic  # noqa: E402
+from ecgdiff.data import beatdb, synthetic  # noqa: E402
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/detector_validation.py [--mirror ../shared/physionet]
         [--out results/benchmarks/detector_validation.json]
 
-Runs :func:`ecgdiff.detector_validation.validate` (the beat-extraction code path, 50-ms tolerance) on
+Runs :func:`ecgdiff.validation.detector.validate` (the beat-extraction code path, 50-ms tolerance) on
 MIT-BIH (mitdb), the QT database (qtdb), LUDB and the default synthetic cohort (simulated into a temporary
 folder), for five detector variants:
 
@@ -34,9 +34,9 @@ sys.path.insert(0, str(REPO / "src"))
 
 import pandas as pd  # noqa: E402
 
-from ecgdiff import detector_validation as D  # noqa: E402
-from ecgdiff import synthetic  # noqa: E402
-from ecgdiff.beats import BeatParams  # noqa: E402
+from ecgdiff.validation import detector as D  # noqa: E402
+from ecgdiff.data import synthetic  # noqa: E402
+from ecgdiff.data.beats import BeatParams  # noqa: E402
 
 DATABASES = {"mitdb": "mitdb/1.0.0", "qtdb": "qtdb/1.0.0", "ludb": "ludb/1.0.1"}
 

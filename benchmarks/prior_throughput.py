@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from ecgdiff.diffusion.precond import training_loss  # noqa: E402
 from ecgdiff.diffusion.prior import build_model  # noqa: E402
 from ecgdiff.diffusion.sample import ve_sample  # noqa: E402
-from ecgdiff.diffusion.unet1d import UNetConfig, count_parameters  # noqa: E402
+from ecgdiff.diffusion.networks.beat_unet import UNetConfig, count_parameters  # noqa: E402
 
 
 def model_config(size: str) -> dict:

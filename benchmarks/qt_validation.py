@@ -20,7 +20,9 @@ sys.path.insert(0, str(REPO / "src"))
 
 import numpy as np  # noqa: E402
 
-from ecgdiff import dataset, qt, qt_validation  # noqa: E402
+from ecgdiff.data import dataset  # noqa: E402
+from ecgdiff import qt
+from ecgdiff.validation import qt as qt_validation
 
 
 def main() -> None:

@@ -23,10 +23,10 @@ sys.path.insert(0, str(REPO / "src"))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ecgdiff import beats as B  # noqa: E402
+from ecgdiff.data import beats as B  # noqa: E402
 from ecgdiff import leads as L  # noqa: E402
-from ecgdiff import synthetic  # noqa: E402
-from ecgdiff.records import Record, read_source  # noqa: E402
+from ecgdiff.data import synthetic  # noqa: E402
+from ecgdiff.data.records import Record, read_source  # noqa: E402
 
 
 def describe(records: list[Record]) -> dict:

@@ -28,7 +28,8 @@ sys.path.insert(0, str(REPO / "tests" / "unit"))
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from ecgdiff import dataset, leads, runtime, tasks  # noqa: E402
+from ecgdiff.data import dataset  # noqa: E402
+from ecgdiff import leads, runtime, tasks
 from ecgdiff.diffusion.prior import Prior, build_model, load_prior  # noqa: E402
 
 

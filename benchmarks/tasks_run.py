@@ -4,7 +4,7 @@
         [--workers 2] [--tasks denoising ...]
     python benchmarks/tasks_run.py --ludb ../shared/physionet/ludb/1.0.1 --out DIR [--configfile config/ludb.yaml]
 
-With ``--ludb`` it first builds the LUDB beat database from a local PhysioNet copy (ecgdiff.beatdb) and trains
+With ``--ludb`` it first builds the LUDB beat database from a local PhysioNet copy (ecgdiff.data.beatdb) and trains
 the embedded default's small conditional prior on it (``prior`` section of config/config.yaml, not the
 larger one of config/ludb.yaml), a quick real-data check of the task code. It runs each task's shards in a
 process pool (``--workers``, one thread each) and the gathers, writes tables and figures under ``--out``
@@ -71,7 +71,7 @@ def main() -> None:
     timings: dict = {}
     beats, prior = args.beats, args.prior
     if args.ludb:
-        from ecgdiff import beatdb
+        from ecgdiff.data import beatdb
         from ecgdiff.diffusion.train import train_prior
 
         beats, prior = str(out / "beats"), str(out / "models" / "prior_conditional.pt")

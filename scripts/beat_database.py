@@ -1,8 +1,8 @@
-"""Rule beat_database: records of the configured source -> beat database (ecgdiff.dataset format)."""
+"""Rule beat_database: records of the configured source -> beat database (ecgdiff.data.dataset format)."""
 
 from pathlib import Path
 
-from ecgdiff import beatdb
+from ecgdiff.data import beatdb
 from ecgdiff.runtime import log_to
 
 log_to(snakemake.log[0])  # noqa: F821

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from ecgdiff import dataset, dataset_report, provenance
+from ecgdiff.data import dataset, dataset_report
+from ecgdiff import provenance
 from ecgdiff.runtime import log_to
 
 log_to(snakemake.log[0])  # noqa: F821

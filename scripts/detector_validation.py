@@ -1,6 +1,6 @@
 """Rule detector_validation: score the R-peak detector against reference beats of each configured database."""
 
-from ecgdiff import detector_validation
+from ecgdiff.validation import detector as detector_validation
 from ecgdiff.runtime import log_to
 
 log_to(snakemake.log[0])  # noqa: F821

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ecgdiff import physionet
+from ecgdiff.data import physionet
 from ecgdiff.runtime import log_to
 
 sm = snakemake  # noqa: F821 (defined by Snakemake's script directive)

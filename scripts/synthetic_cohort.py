@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from ecgdiff import provenance, synthetic
+from ecgdiff import provenance
+from ecgdiff.data import synthetic
 from ecgdiff.runtime import log_to
 
 log_to(snakemake.log[0])  # noqa: F821

@@ -216,7 +216,7 @@ def ludb_small(physionet_mirror: Path, tmp_path_factory: pytest.TempPathFactory)
 @pytest.fixture(scope="session")
 def ludb_records(physionet_mirror: Path) -> list:
     """Every LUDB record of the mirror, read with the default options (all 200 are usable)."""
-    from ecgdiff.records import read_source
+    from ecgdiff.data.records import read_source
 
     return list(read_source("ludb", physionet_mirror / "ludb" / "1.0.1"))
 
@@ -225,7 +225,7 @@ def ludb_records(physionet_mirror: Path) -> list:
 def cinc_records_all(physionet_mirror: Path) -> list:
     """Every CinC 2021 record of the mirror, read with the usability checks that depend on content off
     (age/sex and flat leads), so that all 147 are Records."""
-    from ecgdiff.records import read_source
+    from ecgdiff.data.records import read_source
 
     return list(read_source("cinc2021", physionet_mirror / "challenge-2021" / "1.0.3",
                             {"require_age_sex": False, "flat_tol_mv": -1.0}))

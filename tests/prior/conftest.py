@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgdiff import dataset
+from ecgdiff.data import dataset
 from ecgdiff.leads import PAPER_9
 
 

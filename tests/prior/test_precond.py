@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ecgdiff.diffusion import precond, schedule
-from ecgdiff.diffusion.unet1d import UNet1D, UNetConfig
+from ecgdiff.diffusion.networks.beat_unet import UNet1D, UNetConfig
 
 SD = schedule.SIGMA_DATA
 

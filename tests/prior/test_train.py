@@ -8,7 +8,7 @@ from ecgdiff.diffusion import conditioning
 from ecgdiff.diffusion.precond import edm_loss
 from ecgdiff.diffusion.prior import load_prior
 from ecgdiff.diffusion.train import TrainConfig, Trainer, load_training_data, save_prior
-from ecgdiff.diffusion.unet1d import UNetConfig
+from ecgdiff.diffusion.networks.beat_unet import UNetConfig
 
 TINY = UNetConfig(channels=8, num_blocks=1, attn_levels=[0], dropout=0.1)
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from ecgdiff.diffusion.unet1d import ResBlock, UNet1D, UNetConfig, count_parameters, positional_encoding
+from ecgdiff.diffusion.networks.beat_unet import ResBlock, UNet1D, UNetConfig, count_parameters, positional_encoding
 
 
 def _randomise_output(net):

@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 from scipy.optimize import minimize
 
-from ecgdiff import dataset, leads
+from ecgdiff.data import dataset
+from ecgdiff import leads
 
 
 class GaussianBeatPrior:

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgdiff import beatdb, dataset
+from ecgdiff.data import beatdb, dataset
 from ecgdiff import leads as L
-from ecgdiff import synthetic as S
-from ecgdiff.beats import BeatParams
-from ecgdiff.records import Record, RecordError
+from ecgdiff.data import synthetic as S
+from ecgdiff.data.beats import BeatParams
+from ecgdiff.data.records import Record, RecordError
 
 CFG = S.SyntheticConfig(n_patients=8, abnormal_fraction=0.25, duration_s=8, fs=250, seed=1)
 CONFIG = {"run": "test", "label": "TEST", "seed": 0, "leads": list(L.PAPER_9),

@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ecgdiff import beats as B
+from ecgdiff.data import beats as B
 from ecgdiff import leads as L
-from ecgdiff.records import Record, RecordError
+from ecgdiff.data.records import Record, RecordError
 
 P = B.BeatParams()
 

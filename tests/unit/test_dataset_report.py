@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgdiff import dataset_report as R
+from ecgdiff.data import dataset_report as R
 
 
 def meta():
@@ -35,7 +35,7 @@ def test_figure12_panels():
 
 
 def test_write_table3_files(tmp_path):
-    from ecgdiff.dataset import BeatDatabase
+    from ecgdiff.data.dataset import BeatDatabase
     from ecgdiff.io import read_table, read_table_provenance
 
     db = BeatDatabase(beats=np.zeros((len(meta()), 1, 4), np.float32), meta=meta(),

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgdiff import detector_validation as D
-from ecgdiff.beats import BeatParams
+from ecgdiff.validation import detector as D
+from ecgdiff.data.beats import BeatParams
 
 
 def mirror() -> Path | None:

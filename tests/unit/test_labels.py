@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from ecgdiff import labels
-from ecgdiff.labels import CODE_TABLE, label, label_cinc, label_ludb
-from ecgdiff.records import Record
+from ecgdiff.data import labels
+from ecgdiff.data.labels import CODE_TABLE, label, label_cinc, label_ludb
+from ecgdiff.data.records import Record
 
 
 def _by_id(items):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ecgdiff import physionet
-from ecgdiff.physionet import ChecksumError, DownloadError
+from ecgdiff.data import physionet
+from ecgdiff.data.physionet import ChecksumError, DownloadError
 
 
 pytestmark = pytest.mark.network

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ecgdiff import beatdb, dataset, qt_validation, synthetic
+from ecgdiff.data import beatdb, dataset, synthetic
+from ecgdiff.validation import qt as qt_validation
 
 REPO = Path(__file__).resolve().parents[2]
 

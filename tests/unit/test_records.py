@@ -11,7 +11,7 @@ import pytest
 import wfdb
 
 from ecgdiff import leads
-from ecgdiff.records import (
+from ecgdiff.data.records import (
     Record,
     RecordError,
     check_record,

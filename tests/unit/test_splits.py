@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgdiff.splits import assign_splits, patient_uniform
+from ecgdiff.data.splits import assign_splits, patient_uniform
 
 FR = {"train": 0.8, "cv": 0.1, "test": 0.1}
 

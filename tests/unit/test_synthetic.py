@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 
 from ecgdiff import leads as L
-from ecgdiff import synthetic as S
-from ecgdiff.records import Record, RecordError
+from ecgdiff.data import synthetic as S
+from ecgdiff.data.records import Record, RecordError
 
 
 # ----------------------------------------------------------------------------- the model is neurokit2's

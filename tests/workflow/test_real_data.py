@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgdiff import dataset
+from ecgdiff.data import dataset
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.network]

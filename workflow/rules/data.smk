@@ -1,11 +1,10 @@
-# Rules: data. Records (simulated, or downloaded from PhysioNet) -> beat database -> table 3, figure 12;
-# and the R-peak detector's validation. Logic lives in src/ecgdiff (synthetic, beats, splits, beatdb,
-# dataset_report, detector_validation); scripts/*.py only call it.
+# Rules: data. Records (simulated, or downloaded from PhysioNet) -> beat database -> table 3, figure 12.
+# Logic lives in src/ecgdiff/data (synthetic, beats, splits, beatdb, dataset_report); scripts/*.py only call it.
 
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
-from ecgdiff.synthetic_config import cohort_hash  # noqa: E402  (standard library only)
+from ecgdiff.data.synthetic_config import cohort_hash  # noqa: E402  (standard library only)
 
 SYNTHETIC_DIR = f"{RES}/synthetic/{cohort_hash(config['data']['synthetic'])}"
 SYNTHETIC_COHORT = f"{SYNTHETIC_DIR}/cohort.json"
@@ -17,8 +16,6 @@ SOURCE_INPUT = {
     "ludb": download_manifest("ludb"),
     "cinc2021": download_manifest("challenge-2021"),
 }
-VALIDATION_DATABASES = config["detector_validation"]["databases"]
-VALIDATION_INPUT = [SYNTHETIC_COHORT if db == "synthetic" else download_manifest(db) for db in VALIDATION_DATABASES]
 
 
 rule synthetic_cohort:
@@ -107,32 +104,6 @@ rule dataset_figure:
         "../../scripts/dataset_figure.py"
 
 
-rule detector_validation:
-    input:
-        VALIDATION_INPUT,
-    output:
-        summary_csv=report(out("tables/detector_validation.csv"), caption="../report/detector_validation.rst",
-                           category="Data"),
-        summary_md=out("tables/detector_validation.md"),
-        records_csv=out("tables/detector_validation_records.csv"),
-        records_md=out("tables/detector_validation_records.md"),
-    params:
-        roots=lambda wc, input: {db: os.path.dirname(p) for db, p in zip(VALIDATION_DATABASES, input)},
-        # what the scores depend on (read by the script from the config): a change re-runs the rule
-        beats=config["data"]["beats"],
-        settings=config["detector_validation"],
-    log:
-        log("data/detector_validation.log"),
-    conda:
-        ENV_DATA
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    script:
-        "../../scripts/detector_validation.py"
-
-
 register(
     "data",
     [
@@ -140,9 +111,5 @@ register(
         out("tables/table3_dataset.md"),
         out("figures/fig12_age_histograms.png"),
         out("figures/fig12_age_histograms.pdf"),
-        out("tables/detector_validation.csv"),
-        out("tables/detector_validation.md"),
-        out("tables/detector_validation_records.csv"),
-        out("tables/detector_validation_records.md"),
     ],
 )

@@ -4,7 +4,7 @@
 # and writes its marker, download_manifest(db). Any configured database is fetched by naming its marker,
 # e.g.  snakemake --cores 2 resources/physionet/qtdb/1.0.0/.ecgdiff-download.json
 # Rules that read a database take download_manifest(db) as input and physionet_dir(db) as the folder.
-# Which files: physionet.include[db] when set, else ecgdiff.physionet.include_patterns' default (every
+# Which files: physionet.include[db] when set, else ecgdiff.data.physionet.include_patterns' default (every
 # file; ptb-xl: records100/ and the CSVs; challenge-2021: the sources of data.cinc2021.sources).
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import dataset as beat_dataset
+from ..data import dataset as beat_dataset
 from . import conditioning
 from .prior import Prior, load_prior
 from .sample import generate

@@ -25,7 +25,7 @@ import torch
 from ..runtime import pick_device
 from . import conditioning
 from .precond import EDMPrecond, as_batch_sigma
-from .unet1d import UNet1D, UNetConfig
+from .networks.beat_unet import UNet1D, UNetConfig
 
 #: Format tag of prior checkpoint files.
 FORMAT = "ecgdiff-prior/1"

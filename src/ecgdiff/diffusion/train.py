@@ -1,6 +1,6 @@
 """Training the EDM beat prior (paper 2.5, appendix 6.6), resumable after a kill.
 
-One training run fits the preconditioned :class:`~.unet1d.UNet1D` to every beat of the ``train``
+One training run fits the preconditioned :class:`~.networks.beat_unet.UNet1D` to every beat of the ``train``
 split of a beat database with the EDM loss (:func:`.precond.training_loss`), Adam, a linear learning
 rate warm-up and an exponential moving average (EMA) of the weights.
 
@@ -34,13 +34,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import dataset as beat_dataset
+from ..data import dataset as beat_dataset
 from ..io import atomic_path, write_table
 from ..runtime import pick_device
 from . import conditioning, schedule
 from .precond import EDMPrecond, edm_loss, training_loss
 from .prior import FORMAT, build_model
-from .unet1d import UNetConfig, count_parameters
+from .networks.beat_unet import UNetConfig, count_parameters
 
 log = logging.getLogger(__name__)
 

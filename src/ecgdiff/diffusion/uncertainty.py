@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import dataset as beat_dataset
+from ..data import dataset as beat_dataset
 from ..runtime import pick_device
 
 log = logging.getLogger(__name__)

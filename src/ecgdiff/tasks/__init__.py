@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import anomaly, common, denoising, missing_leads, particles, qt_rr
+from .beat import anomaly, denoising, missing_leads, particles, qt_rr
+from . import common
 from .posterior import SamplesProvider, make_sampler
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,8 @@ def run_shard(task: str, beats_dir: str | os.PathLike[str], prior_path: str | os
               config: Mapping[str, Any], shard: int, out_path: str | os.PathLike[str],
               threads: int | None = None) -> None:
     """Sample one shard of ``task`` and write it to ``out_path`` (:func:`.common.save_shard`)."""
-    from .. import dataset, io, runtime
+    from ..data import dataset
+    from .. import io, runtime
     from ..diffusion.prior import load_prior
 
     if task not in TASKS:
@@ -106,7 +108,7 @@ def run_shard(task: str, beats_dir: str | os.PathLike[str], prior_path: str | os
 def gather(task: str, beats_dir: str | os.PathLike[str], shard_paths: Sequence[str | os.PathLike[str]],
            config: Mapping[str, Any], outputs: Mapping[str, str]) -> Any:
     """Compute ``task``'s table and figures from its shard files (``outputs``: see :data:`OUTPUT_KEYS`)."""
-    from .. import dataset
+    from ..data import dataset
 
     if task not in TASKS:
         raise KeyError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")

@@ -95,7 +95,7 @@ class BeatGeometry:
 
 
 def beat_geometry(db: Any) -> BeatGeometry:
-    """The beat window of a :class:`ecgdiff.dataset.BeatDatabase` (from its manifest)."""
+    """The beat window of a :class:`ecgdiff.data.dataset.BeatDatabase` (from its manifest)."""
     man = db.manifest
     window = man.get("window") or {}
     before = man.get("before", window.get("before") if isinstance(window, Mapping) else None)

@@ -5,7 +5,7 @@ A beat database is a folder holding
 - ``beats.npy``: float32 ``[N, L, T]`` normalised beats (``L`` leads in the order ``manifest['leads']``,
   ``T = before + after`` samples at ``manifest['fs']`` Hz, R peak at index ``before``);
 - ``beats.parquet``: one row per beat, columns :data:`META_COLUMNS` and, as written by
-  :func:`ecgdiff.beatdb.build`, ``beat_index`` (the beat's index among the record's detected R peaks)
+  :func:`ecgdiff.data.beatdb.build`, ``beat_index`` (the beat's index among the record's detected R peaks)
   and ``scale_<lead>`` for each lead (the millivolt value the lead was divided by: its maximum absolute
   value during the QRS, so ``beats * scale`` restores millivolts);
 - ``rejects.csv``: one row per rejected record or beat: ``record_id, beat_index, stage, reason``
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .io import atomic_path, read_json, save_npy, sha256_file, write_json
+from ..io import atomic_path, read_json, save_npy, sha256_file, write_json
 
 META_COLUMNS: tuple[str, ...] = (
     "beat_id",      # int, row index into beats.npy

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import metrics
-from . import common
-from .posterior import LinearObservation, SamplesProvider
+from ... import metrics
+from .. import common
+from ..posterior import LinearObservation, SamplesProvider
 
 TASK = "particles"
 DEFAULTS: dict[str, Any] = {"n_patients": 1, "n_samples": 1000, "particles": [2, 5, 10, 20, 50, 100],
@@ -55,7 +55,7 @@ def units(n_patients: int, s: Mapping[str, Any]) -> list[tuple[int, int, int]]:
 
 def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int,
               n_shards: int) -> dict[str, np.ndarray]:
-    from ..diffusion import conditioning
+    from ...diffusion import conditioning
 
     s = settings(config)
     geo = common.beat_geometry(db)
@@ -126,7 +126,7 @@ def plot(table: pd.DataFrame, s: Mapping[str, Any], stem: str, prov: Mapping[str
     """Figure 13: EMD to the reference against the number of particles (log x)."""
     import matplotlib.pyplot as plt
 
-    from ..plots import save_figure
+    from ...plots import save_figure
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for c, (pid, sub) in enumerate(table.groupby("patient_id", sort=False)):

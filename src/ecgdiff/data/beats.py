@@ -8,7 +8,7 @@ the configuration section ``data.beats``):
    backwards (zero phase), so that no wave is shifted. Notches at or above Nyquist are skipped.
 2. :func:`resample`: polyphase resampling to 250 Hz (``scipy.signal.resample_poly``, rational ratio).
 3. :func:`detect_r_peaks` (the project's R-peak detector, also scored by
-   :mod:`ecgdiff.detector_validation`): the first principal component across all recorded leads, its
+   :mod:`ecgdiff.validation.detector`): the first principal component across all recorded leads, its
    sign chosen so that the typical QRS complex points upwards (:func:`orient`; a principal component's
    sign is arbitrary and the detector below looks for maxima), smoothed by a Savitzky-Golay filter
    (window 15, order 3), then ``neurokit2.ecg_peaks`` with its default method (``"neurokit"``: the
@@ -33,8 +33,8 @@ the configuration section ``data.beats``):
    for the R and S waves of a normal QRS (80-110 ms), narrow enough to exclude P and T waves (which
    could otherwise set the scale in a lead with a small QRS). The scale factors (mV) are kept.
 
-:func:`extract_beats` chains the steps for one :class:`ecgdiff.records.Record`. A record that cannot be
-processed raises :class:`ecgdiff.records.RecordError` naming it and the reason; dropped beats are
+:func:`extract_beats` chains the steps for one :class:`ecgdiff.data.records.Record`. A record that cannot be
+processed raises :class:`ecgdiff.data.records.RecordError` naming it and the reason; dropped beats are
 returned as reject rows (``stage``, ``reason``).
 """
 
@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from scipy import signal as sps
 
-from . import leads as L
+from .. import leads as L
 from .records import Record, RecordError
 
 log = logging.getLogger(__name__)

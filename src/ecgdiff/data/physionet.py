@@ -37,7 +37,7 @@ from typing import Any
 import requests
 from tqdm.auto import tqdm
 
-from .io import sha256_file, write_json
+from ..io import sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -558,7 +558,7 @@ def download(db: str, version: str, dest: str | os.PathLike[str], base_url: str,
 
 def verify(dest: str | os.PathLike[str]) -> list[str]:
     """Paths whose current SHA-256 differs from the download marker in ``dest`` (empty: all intact)."""
-    from .io import read_json
+    from ..io import read_json
 
     manifest = read_json(marker_path(dest))
     bad = []

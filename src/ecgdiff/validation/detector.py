@@ -1,6 +1,6 @@
 """Validation of the project's R-peak detector against reference beat annotations.
 
-The detector is exactly the code path of beat extraction (:func:`ecgdiff.beats.find_r_peaks`: filters,
+The detector is exactly the code path of beat extraction (:func:`ecgdiff.data.beats.find_r_peaks`: filters,
 resampling to 250 Hz, first principal component, Savitzky-Golay, neurokit2), applied to a whole record;
 its peaks are mapped back to the record's sampling rate and matched one-to-one with the reference beats
 (:func:`match_beats`): a reference beat is detected when a detection lies within the tolerance (50 ms)
@@ -21,7 +21,7 @@ and a QRS complex cut by a record's end cannot be located; reference beats and d
 ``edge_s`` (0.3 s) of either end of a whole-record reference are not scored. Beat extraction cannot
 use those beats either (the first beat is dropped, a window needs 512 ms after R).
 
-References, per database, read by :func:`ecgdiff.records.read_reference_beats` (:func:`reference_record`):
+References, per database, read by :func:`ecgdiff.data.records.read_reference_beats` (:func:`reference_record`):
 
 - ``mitdb``, ``qtdb``: the reference beat annotations (``.atr``), every beat symbol (normal,
   bundle-branch-block, ectopic, paced, fusion beats); non-beat annotations (rhythm changes, noise,
@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .beats import BeatParams, find_r_peaks
+from ..data.beats import BeatParams, find_r_peaks
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +138,12 @@ def reference_record(database: str, root: str | os.PathLike[str], record: str, t
                      edge_s: float = 0.3) -> Reference:
     """One record of a PhysioNet validation database with its reference beats and scoring span.
 
-    Reads with :func:`ecgdiff.records.read_reference_beats`: LUDB's lead-II delineation (``ii``), else the
+    Reads with :func:`ecgdiff.data.records.read_reference_beats`: LUDB's lead-II delineation (``ii``), else the
     first of ``atr``, ``q1c``, ``man``. Beat annotations of the whole record (``atr``) are scored over the
     record without its ``edge_s`` ends; partial annotations (delineation, ``q1c``, ``man``) within their
     annotated range widened by ``tolerance`` samples.
     """
-    from .records import read_reference_beats
+    from ..data.records import read_reference_beats
 
     rec, beats = read_reference_beats(root, record, annotator="ii" if database == "ludb" else "auto")
     signal = np.asarray(rec.signal, dtype=float)
@@ -164,7 +164,7 @@ def iter_references(database: str, root: str | os.PathLike[str], tolerance_ms: f
     """Every record of a database folder (its ``RECORDS`` file, or ``metadata.csv`` for synthetic)."""
     root = Path(root)
     if database == "synthetic":
-        from .synthetic import read_cohort
+        from ..data.synthetic import read_cohort
 
         for rec in read_cohort(root):
             if isinstance(rec, Exception):
@@ -242,7 +242,7 @@ def summarise(per_record: pd.DataFrame) -> pd.DataFrame:
 def write_tables(summary: pd.DataFrame, per_record: pd.DataFrame, paths: Mapping[str, str | os.PathLike[str]],
                  prov: Mapping[str, Any], tolerance_ms: float) -> None:
     """Write the summary and per-record tables (CSV + Markdown) with provenance."""
-    from .io import write_table
+    from ..io import write_table
 
     cap = (f"R-peak detector (first principal component, Savitzky-Golay 15/3, neurokit2, slope check) against "
            f"reference beats: sensitivity and positive predictivity (%) within {tolerance_ms:g} ms, raw and after "
@@ -258,8 +258,8 @@ def run_from_config(databases: Mapping[str, str | os.PathLike[str]], config: Map
     """The workflow's validation: databases ``name -> folder``, settings from ``config`` (``data.beats``
     for the detector, ``detector_validation`` for the scoring); writes the tables in ``paths``
     (``summary_csv``, ``summary_md``, ``records_csv``, ``records_md``) and returns the summary."""
-    from . import provenance
-    from .io import sha256_file
+    from .. import provenance
+    from ..io import sha256_file
 
     dv = dict(config.get("detector_validation", {}))
     params = BeatParams.from_config(config.get("data", {}).get("beats", {}))

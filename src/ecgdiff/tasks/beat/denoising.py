@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import metrics
-from . import common, figures
-from .posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
+from ... import metrics
+from .. import common, figures
+from ..posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
 
 TASK = "denoising"
 DEFAULTS: dict[str, Any] = {"n_patients": None, "n_samples": 100, "noise_mean": 0.2, "n_examples": 2,
@@ -96,13 +96,13 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
 
 
 def _n_mle(config: Mapping[str, Any]) -> int:
-    from . import noise_estimation_options
+    from .. import noise_estimation_options
 
     return noise_estimation_options(config, TASK)[0]
 
 
 def _cond(db: Any, meta: pd.DataFrame) -> np.ndarray:
-    from ..diffusion import conditioning
+    from ...diffusion import conditioning
 
     return conditioning.encode_meta(meta)
 
@@ -171,6 +171,6 @@ def plot(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: s
     figures.label_leads(axes, geo.leads)
     axes[0, 0].legend(fontsize=6, loc="lower left")
     figures.finish(fig, "Denoising: posterior samples given a noisy beat (figure 5)")
-    from ..plots import save_figure
+    from ...plots import save_figure
 
     save_figure(fig, common.figure_paths(stem), prov)

@@ -2,7 +2,7 @@
 
 Kept free of third-party imports (standard library only) so that the workflow can name the cohort's
 folder (``<resources_dir>/synthetic/<cohort_hash>``) while parsing the Snakefile, whatever environment
-Snakemake itself runs in. The simulator is :mod:`ecgdiff.synthetic`.
+Snakemake itself runs in. The simulator is :mod:`ecgdiff.data.synthetic`.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import wfdb
 
-from . import leads as ecg_leads
+from .. import leads as ecg_leads
 
 
 class RecordError(ValueError):

@@ -1,6 +1,6 @@
 """Check the QT measurement of :mod:`ecgdiff.qt` against the simulator's own QT on the synthetic cohort.
 
-The synthetic cohort (:mod:`ecgdiff.synthetic`) places every beat's T wave by Fridericia's law from the
+The synthetic cohort (:mod:`ecgdiff.data.synthetic`) places every beat's T wave by Fridericia's law from the
 patient's QTc (``metadata.csv``) and the preceding RR, so each extracted beat has a known QT,
 ``QTc * RR^(1/3)``. :func:`compare` measures QT on one beat per patient (QRS bounds and tangent T end on
 the beat alone, as the QT task does on real beats) and returns both, for the agreement numbers of
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import qt
-from .tasks import common
+from .. import qt
+from ..tasks import common
 
 
 def compare(db: Any, cohort_metadata: str | os.PathLike[str], split: str = "train", seed: int = 0) -> pd.DataFrame:

@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import metrics
-from .. import qt as qtlib
-from . import common, figures
-from .posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
+from ... import metrics
+from ... import qt as qtlib
+from .. import common, figures
+from ..posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
 
 TASK = "qt_rr"
 DEFAULTS: dict[str, Any] = {"n_patients": None, "n_samples": 100,
@@ -55,7 +55,7 @@ def patients(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFra
 
 def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int,
               n_shards: int) -> dict[str, np.ndarray]:
-    from ..diffusion import conditioning
+    from ...diffusion import conditioning
 
     s = settings(config)
     geo = common.beat_geometry(db)
@@ -206,7 +206,7 @@ def plot_qt(shards: list[common.Shard], per_patient: pd.DataFrame, config: Mappi
     """Figure 7: QT against RR (95 % CLT intervals over posterior samples) with the fitted Fridericia curves."""
     import matplotlib.pyplot as plt
 
-    from ..plots import save_figure
+    from ...plots import save_figure
 
     s = settings(config)
     rr = shards[0].arrays["rr_grid_ms"]
@@ -242,7 +242,7 @@ def plot_qt(shards: list[common.Shard], per_patient: pd.DataFrame, config: Mappi
 def plot_beats(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: str,
                prov: Mapping[str, Any]) -> None:
     """Figure 8: posterior beats (blue) of one patient for three RR values, observed part (red)."""
-    from ..plots import save_figure
+    from ...plots import save_figure
 
     geo = common.beat_geometry(db)
     sh = next((sh for sh in shards if len(sh.arrays["ex_patient"])), None)

@@ -44,11 +44,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import leads as leadlib
-from .. import metrics
-from ..baselines import dower
-from . import common, figures
-from .posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
+from ... import leads as leadlib
+from ... import metrics
+from ...baselines import dower
+from .. import common, figures
+from ..posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
 
 TASK = "missing_leads"
 DEFAULTS: dict[str, Any] = {"n_patients": None, "n_samples": 100, "leads": ["V1", "V2", "V3", "V4", "V5", "V6"],
@@ -164,7 +164,7 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
     sc = common.scales(meta, geo.leads)
     seed = common.shard_seed(int(config["seed"]), TASK, shard)
     gen = common.generator(seed, config)
-    from ..diffusion import conditioning
+    from ...diffusion import conditioning
 
     cond = conditioning.encode_meta(meta)
     names = methods(config)
@@ -250,7 +250,7 @@ def _title(method: str) -> str:
 
 
 def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outputs: Mapping[str, str]) -> pd.DataFrame:
-    from . import noise_estimation_options
+    from .. import noise_estimation_options
 
     common.check_shards(shards, TASK, db.data_hash)
     s = settings(config)
@@ -296,6 +296,6 @@ def plot(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: s
     axes[0, 0].legend(fontsize=6)
     axes[0, 1].legend(fontsize=6)
     figures.finish(fig, f"Reconstruction of a withheld lead {lead} from the other leads (figure 6)")
-    from ..plots import save_figure
+    from ...plots import save_figure
 
     save_figure(fig, common.figure_paths(stem), prov)

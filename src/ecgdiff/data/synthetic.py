@@ -67,8 +67,8 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from . import leads as L
-from .io import atomic_path, read_json, write_json
+from .. import leads as L
+from ..io import atomic_path, read_json, write_json
 from .records import Record, RecordError
 from .synthetic_config import MODEL_VERSION, SyntheticConfig, cohort_hash
 

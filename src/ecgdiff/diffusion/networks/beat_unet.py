@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .conditioning import COND_DIM
+from ..conditioning import COND_DIM
 
 
 @dataclass

@@ -34,11 +34,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import leads as leadlib
-from .. import matching, metrics
-from .. import qt as qtlib
-from . import common, figures
-from .posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
+from ... import leads as leadlib
+from ... import matching, metrics
+from ... import qt as qtlib
+from .. import common, figures
+from ..posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
 
 TASK = "anomaly"
 DEFAULTS: dict[str, Any] = {"n_samples": 100, "n_mi": None, "n_controls": None, "bandwidth_years": 2.0,
@@ -81,7 +81,7 @@ def cohort(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame
 
 def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int,
               n_shards: int) -> dict[str, np.ndarray]:
-    from ..diffusion import conditioning
+    from ...diffusion import conditioning
 
     s = settings(config)
     geo = common.beat_geometry(db)
@@ -180,7 +180,7 @@ def plot_distances(df: pd.DataFrame, stem: str, prov: Mapping[str, Any]) -> None
     """Figure 9: distribution of the distances, control (red) and MI (blue)."""
     import matplotlib.pyplot as plt
 
-    from ..plots import save_figure
+    from ...plots import save_figure
 
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     bins = np.histogram_bin_edges(df["distance"], bins=min(30, max(8, len(df) // 4)))
@@ -200,7 +200,7 @@ def plot_roc(res: metrics.RocResult, stem: str, prov: Mapping[str, Any]) -> None
     """Figure 10: ROC curve of the distance (MI = positive)."""
     import matplotlib.pyplot as plt
 
-    from ..plots import save_figure
+    from ...plots import save_figure
 
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     ax.plot(res.fpr, res.tpr, color="tab:blue", lw=1.5, label=f"AUC = {res.auc.format(3)}")
@@ -243,7 +243,7 @@ def examples(df: pd.DataFrame) -> list[tuple[str, str]]:
 def plot_st(db: Any, shards: list[common.Shard], df: pd.DataFrame, config: Mapping[str, Any], stem: str,
             prov: Mapping[str, Any]) -> None:
     """Figure 11: posterior (blue, mean +- 2 sd) and real (red) precordial leads, ST deviation marked."""
-    from ..plots import save_figure
+    from ...plots import save_figure
 
     s = settings(config)
     geo = common.beat_geometry(db)

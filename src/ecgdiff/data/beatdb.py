@@ -1,15 +1,15 @@
-"""Build the beat database: records -> beats (:mod:`ecgdiff.beats`) -> splits (:mod:`ecgdiff.splits`)
--> files (:func:`ecgdiff.dataset.save`).
+"""Build the beat database: records -> beats (:mod:`ecgdiff.data.beats`) -> splits (:mod:`ecgdiff.data.splits`)
+-> files (:func:`ecgdiff.data.dataset.save`).
 
-Sources: ``synthetic`` (:func:`ecgdiff.synthetic.read_cohort`) and the PhysioNet sources read by
-``ecgdiff.records.read_source`` (``ludb``, ``cinc2021``), labelled by ``ecgdiff.labels.label``.
+Sources: ``synthetic`` (:func:`ecgdiff.data.synthetic.read_cohort`) and the PhysioNet sources read by
+``ecgdiff.data.records.read_source`` (``ludb``, ``cinc2021``), labelled by ``ecgdiff.data.labels.label``.
 Nothing a single record does can stop the build: a record that cannot be read, has no usable age or
 sex, lacks a lead of the lead set or yields no beat becomes a row of ``rejects.csv`` with its reason
 (``beat_index`` empty), and so does every dropped beat (``beat_index`` set). Records are processed in
 parallel (``threads`` worker processes, a bounded number in flight).
 
 Per-patient label and split: a patient is ``mi`` if any of its records is labelled ``mi``, ``healthy``
-if all its records are healthy, otherwise ``other``; its split (:func:`ecgdiff.splits.assign_splits`)
+if all its records are healthy, otherwise ``other``; its split (:func:`ecgdiff.data.splits.assign_splits`)
 applies to all its beats. The beat metadata holds the record's own label.
 """
 
@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import dataset, leads as L, provenance
+from . import dataset
+from .. import leads as L, provenance
 from .beats import BeatParams, RecordBeats, extract_beats
-from .io import sha256_file
+from ..io import sha256_file
 from .records import Record, RecordError
 from .splits import assign_splits
 
@@ -53,7 +54,7 @@ def iter_records(source: str, root: str | os.PathLike[str], options: Mapping[str
 
 
 def record_label(record: Record) -> str:
-    """The record's label (:func:`ecgdiff.labels.label`: by source, or ``record.meta['label']`` for synthetic)."""
+    """The record's label (:func:`ecgdiff.data.labels.label`: by source, or ``record.meta['label']`` for synthetic)."""
     from .labels import label
 
     return str(label(record))
@@ -145,7 +146,7 @@ def patient_labels(kept: Sequence[tuple[Record, str, RecordBeats]]) -> pd.DataFr
 
 def assemble(kept: Sequence[tuple[Record, str, RecordBeats]], splits: pd.DataFrame, lead_set: Sequence[str],
              length: int) -> tuple[np.ndarray, pd.DataFrame]:
-    """Stack the beats and build the metadata table (:data:`ecgdiff.dataset.META_COLUMNS` + extras)."""
+    """Stack the beats and build the metadata table (:data:`ecgdiff.data.dataset.META_COLUMNS` + extras)."""
     split_of = dict(zip(splits["patient_id"], splits["split"]))
     lead_set = L.canonical_all(lead_set)
     parts, frames = [], []

@@ -48,8 +48,8 @@ def table3(meta: pd.DataFrame, sets: Sequence[str] = tuple(SETS)) -> pd.DataFram
 def write_table3(db: BeatDatabase, csv_path: str | os.PathLike[str], md_path: str | os.PathLike[str],
                  provenance: Mapping[str, Any]) -> pd.DataFrame:
     """Compute table 3 from a loaded beat database and write it (CSV + Markdown, with provenance)."""
-    from .io import write_table, write_text
-    from .provenance import footer
+    from ..io import write_table, write_text
+    from ..provenance import footer
 
     df = table3(db.meta)
     cap = (f"Table 3. Patients, sex and beats per set ({db.manifest.get('source')} beat database; "
@@ -91,6 +91,6 @@ def figure12(meta: pd.DataFrame, sets: Sequence[str] = tuple(SETS), bin_years: f
 
 def write_figure12(db: BeatDatabase, paths: Sequence[str | os.PathLike[str]], provenance: Mapping[str, Any]) -> None:
     """Draw figure 12 from a loaded beat database and save it (PNG + PDF, stamped with provenance)."""
-    from .plots import save_figure
+    from ..plots import save_figure
 
     save_figure(figure12(db.meta), paths, provenance)

@@ -1,0 +1,6 @@
+"""Validation of the data pipeline against reference annotations.
+
+- :mod:`.detector`: the R-peak detector against reference beat annotations (MIT-BIH, QT database, LUDB, the
+  simulated cohort's true R peaks).
+- :mod:`.qt`: QT measurement on beats whose QT is known.
+"""
