@@ -144,22 +144,16 @@ class DenoiserCall:
         return out.reshape(P, B, d).to(x.dtype)
 
 
-# --------------------------------------------------------------------------- the shared base class
+# --------------------------------------------------------------------------- the shared base classes
 @dataclasses.dataclass
 class BaseSampler:
-    """Shared plumbing: argument checks, batching over patients, the noise grid.
+    """Shared plumbing: argument checks, batching over patients.
 
     Subclasses are dataclasses whose fields are their options, and implement
     ``_run(den, obs, n_samples, rng) -> [P, n_samples, d]``.
     """
 
     name: ClassVar[str] = ""
-
-    def grid(self) -> list[float]:
-        """Decreasing noise levels ``[steps + 1]`` ending at 0 (:func:`ecgdiff.diffusion.schedule.karras_sigmas`)."""
-        levels = schedule.karras_sigmas(self.steps, self.sigma_min, self.sigma_max,  # type: ignore[attr-defined]
-                                        self.rho)  # type: ignore[attr-defined]
-        return [float(v) for v in levels]
 
     def sample(self, denoiser: Denoiser, y: Tensor, operator: Operator, sigma_y: SigmaLike, n_samples: int,
                generator: torch.Generator | None = None) -> Tensor:
@@ -188,6 +182,29 @@ class BaseSampler:
 
     def _run(self, den: DenoiserCall, obs: Observation, n: int, rng: RNG) -> Tensor:  # pragma: no cover
         raise NotImplementedError
+
+
+@dataclasses.dataclass
+class GridSampler(BaseSampler):
+    """A sampler that walks the Karras grid of EDM noise levels: ``steps`` levels from ``sigma_max`` down to
+    ``sigma_min``, then 0 (:func:`ecgdiff.diffusion.schedule.karras_sigmas`). The grid's options and their checks
+    live here once; subclasses change only the default of ``steps`` where their paper's differs."""
+
+    steps: int = 50
+    sigma_min: float = schedule.SIGMA_MIN
+    sigma_max: float = schedule.SIGMA_MAX
+    rho: float = schedule.RHO
+
+    def __post_init__(self) -> None:
+        check_positive("steps", self.steps)
+        check_positive("sigma_min", self.sigma_min)
+        if not self.sigma_max > self.sigma_min:
+            raise ValueError(f"sigma_max must exceed sigma_min, got {self.sigma_max} <= {self.sigma_min}")
+        check_positive("rho", self.rho)
+
+    def grid(self) -> list[float]:
+        """Decreasing noise levels ``[steps + 1]`` ending at 0."""
+        return [float(v) for v in schedule.karras_sigmas(self.steps, self.sigma_min, self.sigma_max, self.rho)]
 
 
 def check_positive(name: str, value, allow_zero: bool = False) -> None:

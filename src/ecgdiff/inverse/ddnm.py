@@ -26,22 +26,18 @@ from typing import ClassVar
 import torch
 
 from ..diffusion import schedule
-from .base import RNG, BaseSampler, DenoiserCall, check_positive, register
+from .base import RNG, GridSampler, DenoiserCall, check_positive, register
 from .operators import Observation
 
 
 @register
 @dataclasses.dataclass
-class DDNM(BaseSampler):
+class DDNM(GridSampler):
     name: ClassVar[str] = "ddnm"
-    steps: int = 50
     eta: float = 0.85
-    sigma_min: float = schedule.SIGMA_MIN
-    sigma_max: float = schedule.SIGMA_MAX
-    rho: float = schedule.RHO
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
+        super().__post_init__()
         if not 0.0 <= self.eta <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {self.eta}")
 

@@ -23,23 +23,19 @@ from typing import ClassVar
 import torch
 
 from ..diffusion import schedule
-from .base import RNG, BaseSampler, DenoiserCall, check_positive, register
+from .base import RNG, GridSampler, DenoiserCall, check_positive, register
 from .operators import Observation
 
 
 @register
 @dataclasses.dataclass
-class DiffPIR(BaseSampler):
+class DiffPIR(GridSampler):
     name: ClassVar[str] = "diffpir"
-    steps: int = 50
     lam: float = 3.0
     zeta: float = 0.8
-    sigma_min: float = schedule.SIGMA_MIN
-    sigma_max: float = schedule.SIGMA_MAX
-    rho: float = schedule.RHO
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
+        super().__post_init__()
         check_positive("lam", self.lam)
         if not 0.0 <= self.zeta <= 1.0:
             raise ValueError(f"zeta must be in [0, 1], got {self.zeta}")

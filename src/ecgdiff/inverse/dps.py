@@ -26,23 +26,19 @@ from typing import ClassVar
 import torch
 
 from ..diffusion import schedule
-from .base import RNG, BaseSampler, DenoiserCall, check_positive, register
+from .base import RNG, GridSampler, DenoiserCall, check_positive, register
 from .operators import Observation
 
 
 @register
 @dataclasses.dataclass
-class DPS(BaseSampler):
+class DPS(GridSampler):
     name: ClassVar[str] = "dps"
-    steps: int = 50
     zeta: float = 0.5
     eta: float = 1.0
-    sigma_min: float = schedule.SIGMA_MIN
-    sigma_max: float = schedule.SIGMA_MAX
-    rho: float = schedule.RHO
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
+        super().__post_init__()
         check_positive("zeta", self.zeta, allow_zero=True)
         if not 0.0 <= self.eta <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {self.eta}")

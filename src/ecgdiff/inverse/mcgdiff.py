@@ -44,7 +44,7 @@ from typing import ClassVar
 import torch
 
 from ..diffusion import schedule
-from .base import RNG, BaseSampler, DenoiserCall, check_positive, register
+from .base import RNG, GridSampler, DenoiserCall, check_positive, register
 from .operators import Observation
 
 Tensor = torch.Tensor
@@ -195,7 +195,7 @@ def smc(den: DenoiserCall, obs: Observation, runs: int, particles: int, rng: RNG
 
 @register
 @dataclasses.dataclass
-class MCGdiff(BaseSampler):
+class MCGdiff(GridSampler):
     """MCGdiff posterior sampler (see the module docstring).
 
     Defaults (beat problem, 9 x 176, EDM sigma in [2e-4, 80]): ``steps=20`` and ``particles=50`` are the paper's
@@ -218,9 +218,6 @@ class MCGdiff(BaseSampler):
     resampling: str = "systematic"
     levels: str = "insert"
     max_extra_levels: int = 16
-    sigma_min: float = schedule.SIGMA_MIN
-    sigma_max: float = schedule.SIGMA_MAX
-    rho: float = schedule.RHO
     estimate_noise: bool = False
     noise_iters: int = 10
     noise_runs: int = 10
@@ -229,7 +226,7 @@ class MCGdiff(BaseSampler):
     noise_method: str = "em"
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
+        super().__post_init__()
         check_positive("particles", self.particles)
         if not 0.0 < self.eta <= 1.0:
             raise ValueError(f"mcgdiff needs stochastic kernels: eta in (0, 1], got {self.eta}")

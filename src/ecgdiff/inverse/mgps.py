@@ -45,15 +45,14 @@ from typing import ClassVar
 import torch
 
 from ..diffusion import schedule
-from .base import RNG, BaseSampler, DenoiserCall, check_noise_positive, check_positive, register
+from .base import RNG, GridSampler, DenoiserCall, check_noise_positive, check_positive, register
 from .operators import Observation
 
 
 @register
 @dataclasses.dataclass
-class MGPS(BaseSampler):
+class MGPS(GridSampler):
     name: ClassVar[str] = "mgps"
-    steps: int = 50
     midpoint: float = 0.5
     lr: float = 3e-2
     grad_steps: int = 5
@@ -62,12 +61,9 @@ class MGPS(BaseSampler):
     warm_start: bool = True
     midpoint_rule: str = "edm"
     scaling: str = "vp"
-    sigma_min: float = schedule.SIGMA_MIN
-    sigma_max: float = schedule.SIGMA_MAX
-    rho: float = schedule.RHO
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
+        super().__post_init__()
         if self.steps < 2:
             raise ValueError("mgps needs steps >= 2")
         if not 0.0 <= self.midpoint <= 1.0:

@@ -29,24 +29,20 @@ from typing import ClassVar
 import torch
 
 from ..diffusion import schedule
-from .base import RNG, BaseSampler, DenoiserCall, check_positive, register
+from .base import RNG, GridSampler, DenoiserCall, check_positive, register
 from .operators import Observation
 
 
 @register
 @dataclasses.dataclass
-class PGDM(BaseSampler):
+class PGDM(GridSampler):
     name: ClassVar[str] = "pgdm"
-    steps: int = 50
     eta: float = 0.5
     scale: float = 1.0
     sigma_d: float = schedule.SIGMA_DATA
-    sigma_min: float = schedule.SIGMA_MIN
-    sigma_max: float = schedule.SIGMA_MAX
-    rho: float = schedule.RHO
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
+        super().__post_init__()
         check_positive("scale", self.scale, allow_zero=True)
         check_positive("sigma_d", self.sigma_d)
         if not 0.0 <= self.eta <= 1.0:

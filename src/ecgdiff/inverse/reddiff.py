@@ -29,24 +29,20 @@ from typing import ClassVar
 import torch
 
 from ..diffusion import schedule
-from .base import RNG, BaseSampler, DenoiserCall, check_noise_positive, check_positive, register
+from .base import RNG, GridSampler, DenoiserCall, check_noise_positive, check_positive, register
 from .operators import Observation
 
 
 @register
 @dataclasses.dataclass
-class REDdiff(BaseSampler):
+class REDdiff(GridSampler):
     name: ClassVar[str] = "reddiff"
-    steps: int = 50
     lr: float = 0.1
     lam: float = 0.25
     weighting: str = "linear"
-    sigma_min: float = schedule.SIGMA_MIN
-    sigma_max: float = schedule.SIGMA_MAX
-    rho: float = schedule.RHO
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
+        super().__post_init__()
         check_positive("lr", self.lr)
         check_positive("lam", self.lam, allow_zero=True)
         if self.weighting not in ("linear", "sqrt", "constant"):
