@@ -40,27 +40,42 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (1, 2):
             t0 = time.perf_counter()
-            info = synthetic.write_cohort(Path(tmp) / f"cohort{workers}", cfg, workers=workers)
+            synthetic.write_cohort(Path(tmp) / f"cohort{workers}", cfg, workers=workers)
             res[f"write_cohort_{workers}_workers_s"] = time.perf_counter() - t0
-        same = all((Path(tmp) / "cohort1" / f).read_bytes() == (Path(tmp) / "cohort2" / f).read_bytes()
-                   for f in ("metadata.csv", "records/S0001.dat", "records/S0240.hea"))
+        same = all(
+            (Path(tmp) / "cohort1" / f).read_bytes() == (Path(tmp) / "cohort2" / f).read_bytes()
+            for f in ("metadata.csv", "records/S0001.dat", "records/S0240.hea")
+        )
         for threads in (1, 2):
             t0 = time.perf_counter()
-            man = beatdb.build("synthetic", Path(tmp) / "cohort1", Path(tmp) / f"beats{threads}", config,
-                               threads=threads)
+            man = beatdb.build(
+                "synthetic", Path(tmp) / "cohort1", Path(tmp) / f"beats{threads}", config, threads=threads
+            )
             res[f"beat_database_{threads}_threads_s"] = time.perf_counter() - t0
     res = {k: round(v, 2) for k, v in res.items()}
     for k, v in res.items():
         print(f"{k:28s} {v:7.2f}")
     print(f"{n} patients, {man['n_beats']} beats of {man['n_patients']} patients")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "command": "OMP_NUM_THREADS=1 python benchmarks/data_pipeline.py",
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "processor": platform.processor() or platform.machine()},
-        "load_average_1min": os.getloadavg()[0], "patients": n, "beats": man["n_beats"],
-        "cohort_identical_for_1_and_2_workers": same, **res,
-    }, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "command": "OMP_NUM_THREADS=1 python benchmarks/data_pipeline.py",
+                "machine": {
+                    "python": platform.python_version(),
+                    "cpus": os.cpu_count(),
+                    "processor": platform.processor() or platform.machine(),
+                },
+                "load_average_1min": os.getloadavg()[0],
+                "patients": n,
+                "beats": man["n_beats"],
+                "cohort_identical_for_1_and_2_workers": same,
+                **res,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
 
 

@@ -91,15 +91,23 @@ def main() -> None:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     load = os.getloadavg()
     result = {
-        "configfiles": args.configfile or ["config/config.yaml"], "cores": args.cores,
-        "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "per_rule_wall_s": per_rule,
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "load_average_after": [round(x, 2) for x in load]},
+        "configfiles": args.configfile or ["config/config.yaml"],
+        "cores": args.cores,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "per_rule_wall_s": per_rule,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "load_average_after": [round(x, 2) for x in load],
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"total: {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU on {args.cores} cores "
-          f"(load average after: {load[0]:.2f})")
+    print(
+        f"total: {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU on {args.cores} cores "
+        f"(load average after: {load[0]:.2f})"
+    )
     for rule, seconds in sorted(per_rule.items(), key=lambda kv: -kv[1]):
         print(f"  {rule:28s} {seconds:7.0f} s")
     print(f"saved {args.out}")

@@ -34,19 +34,22 @@ sys.path.insert(0, str(REPO / "src"))
 
 import pandas as pd  # noqa: E402
 
-from ecgdiff.validation import detector as D  # noqa: E402
 from ecgdiff.data import synthetic  # noqa: E402
 from ecgdiff.data.beats import BeatParams  # noqa: E402
+from ecgdiff.validation import detector as D  # noqa: E402
 
 DATABASES = {"mitdb": "mitdb/1.0.0", "qtdb": "qtdb/1.0.0", "ludb": "ludb/1.0.1"}
 
 
 def variants() -> dict[str, BeatParams]:
     p = BeatParams()
-    return {"project": p, "no_searchback": dataclasses.replace(p, searchback_gap_ratio=0.0),
-            "no_slope_check": dataclasses.replace(p, min_slope_ratio=0.0),
-            "plain_pca": dataclasses.replace(p, pca_segment_s=0.0),
-            "paper": dataclasses.replace(p, min_slope_ratio=0.0, pca_segment_s=0.0, searchback_gap_ratio=0.0)}
+    return {
+        "project": p,
+        "no_searchback": dataclasses.replace(p, searchback_gap_ratio=0.0),
+        "no_slope_check": dataclasses.replace(p, min_slope_ratio=0.0),
+        "plain_pca": dataclasses.replace(p, pca_segment_s=0.0),
+        "paper": dataclasses.replace(p, min_slope_ratio=0.0, pca_segment_s=0.0, searchback_gap_ratio=0.0),
+    }
 
 
 def main() -> None:
@@ -74,22 +77,60 @@ def main() -> None:
                 print(f"{name:15s} {db:10s} {timing[f'{name}/{db}']:6.1f} s", flush=True)
     summary = pd.concat(summaries, ignore_index=True)
     per_record = pd.concat(records, ignore_index=True)
-    cols = ["variant", "database", "records", "reference_beats", "sensitivity_pct", "ppv_pct",
-            "sensitivity_aligned_pct", "ppv_aligned_pct", "records_below_99pct_aligned"]
+    cols = [
+        "variant",
+        "database",
+        "records",
+        "reference_beats",
+        "sensitivity_pct",
+        "ppv_pct",
+        "sensitivity_aligned_pct",
+        "ppv_aligned_pct",
+        "records_below_99pct_aligned",
+    ]
     print(summary[cols].round(2).to_string(index=False))
-    proj = per_record[(per_record["variant"] == "project")
-                      & ((per_record["sensitivity_aligned"] < 0.99) | (per_record["ppv_aligned"] < 0.99))]
+    proj = per_record[
+        (per_record["variant"] == "project")
+        & ((per_record["sensitivity_aligned"] < 0.99) | (per_record["ppv_aligned"] < 0.99))
+    ]
     print("\nrecords below 99 % (project, aligned):")
-    print(proj[["database", "record", "reference", "n_reference", "tp", "fn", "fp", "offset_ms", "tp_aligned",
-                "fn_aligned", "fp_aligned"]].round(1).to_string(index=False))
+    print(
+        proj[
+            [
+                "database",
+                "record",
+                "reference",
+                "n_reference",
+                "tp",
+                "fn",
+                "fp",
+                "offset_ms",
+                "tp_aligned",
+                "fn_aligned",
+                "fp_aligned",
+            ]
+        ]
+        .round(1)
+        .to_string(index=False)
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     per_record.to_csv(args.out.with_suffix(".csv"), index=False)
-    args.out.write_text(json.dumps({
-        "command": "OMP_NUM_THREADS=1 python benchmarks/detector_validation.py",
-        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
-        "synthetic_cohort_s": round(sim_s, 2), "seconds": timing,
-        "summary": summary.round(4).to_dict(orient="records"),
-    }, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "command": "OMP_NUM_THREADS=1 python benchmarks/detector_validation.py",
+                "machine": {
+                    "python": platform.python_version(),
+                    "processor": platform.processor() or platform.machine(),
+                },
+                "synthetic_cohort_s": round(sim_s, 2),
+                "seconds": timing,
+                "summary": summary.round(4).to_dict(orient="records"),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"\nwrote {args.out} and {args.out.with_suffix('.csv')}")
 
 

@@ -84,16 +84,42 @@ def main() -> None:
 
     rows = run_accuracy(problems, samplers, args.n, args.seed, refs, args.device)
     df = pd.DataFrame(rows)
-    cols = ["sampler", "problem", "sw", "sw_ref", "sw_prior", "sw_excess", "mean_err", "mean_err_ref",
-            "mean_err_prior", "mean_rel", "var_ratio", "var_ratio_ref", "seconds", "denoiser_calls",
-            "ess_mean_guided", "ess_min"] + (["error"] if "error" in df else [])
+    cols = [
+        "sampler",
+        "problem",
+        "sw",
+        "sw_ref",
+        "sw_prior",
+        "sw_excess",
+        "mean_err",
+        "mean_err_ref",
+        "mean_err_prior",
+        "mean_rel",
+        "var_ratio",
+        "var_ratio_ref",
+        "seconds",
+        "denoiser_calls",
+        "ess_mean_guided",
+        "ess_min",
+    ] + (["error"] if "error" in df else [])
     df = df[[c for c in cols if c in df]]
     stem = f"inverse_accuracy_{args.problems}" + (f"_{args.tag}" if args.tag else "")
-    prov = provenance.make({"benchmark": "inverse_accuracy", **vars(args)}, seed=args.seed,
-                           device=args.device, threads=args.threads, cpu_count=os.cpu_count())
-    io.write_table(df, Path(args.out) / f"{stem}.csv", Path(args.out) / f"{stem}.md",
-                   caption=f"Posterior samplers vs exact Gaussian-mixture posteriors ({args.problems} problems, "
-                           f"n = {args.n} draws)", provenance=prov, floatfmt=".4f")
+    prov = provenance.make(
+        {"benchmark": "inverse_accuracy", **vars(args)},
+        seed=args.seed,
+        device=args.device,
+        threads=args.threads,
+        cpu_count=os.cpu_count(),
+    )
+    io.write_table(
+        df,
+        Path(args.out) / f"{stem}.csv",
+        Path(args.out) / f"{stem}.md",
+        caption=f"Posterior samplers vs exact Gaussian-mixture posteriors ({args.problems} problems, "
+        f"n = {args.n} draws)",
+        provenance=prov,
+        floatfmt=".4f",
+    )
     io.write_json(Path(args.out) / f"{stem}.json", {"provenance": prov, "rows": rows})
     print(df.to_string(index=False))
 

@@ -34,7 +34,7 @@ def chain_variance(s: float, steps: int, eta: float = 1.0, n: int = 20000, seed:
     levels = [float(v) for v in schedule.karras_sigmas(steps)]
     x = torch.randn(n, generator=g, dtype=torch.float64) * levels[0]
     for v, vn in zip(levels[:-1], levels[1:]):
-        x0 = s * s / (s * s + v * v) * x                      # exact denoiser of N(0, s^2)
+        x0 = s * s / (s * s + v * v) * x  # exact denoiser of N(0, s^2)
         e = schedule.ddim_eta(v, vn, eta)
         x = schedule.ddim_mean(x, x0, v, vn, e) + e * torch.randn(n, generator=g, dtype=torch.float64)
     return float(x.var())
@@ -46,30 +46,59 @@ def main() -> None:
     for eta in (1.0, 0.0):
         for s in (0.05, 0.3, 0.7):
             for steps in (20, 50, 100):
-                rows.append({"experiment": f"chain variance, eta {eta:g}", "setting": f"std {s}", "steps": steps,
-                             "value": chain_variance(s, steps, eta), "reference": s * s})
+                rows.append(
+                    {
+                        "experiment": f"chain variance, eta {eta:g}",
+                        "setting": f"std {s}",
+                        "steps": steps,
+                        "value": chain_variance(s, steps, eta),
+                        "reference": s * s,
+                    }
+                )
     g = torch.Generator().manual_seed(0)
     shape = (3, 48)
     prior = random_beatlike_gmm(shape, n_components=3, rank=4, generator=g)
     op = Mask(torch.ones(shape, dtype=torch.bool))
     x = prior.sample(1, g)[0]
     true = torch.tensor([0.05, 0.15, 0.3])
-    y = (op.forward(x[None])[0] + true[op.groups(0)].double()
-         * torch.randn(op.m, generator=g, dtype=torch.float64)).float()
+    y = (
+        op.forward(x[None])[0] + true[op.groups(0)].double() * torch.randn(op.m, generator=g, dtype=torch.float64)
+    ).float()
     mle = noise_mle(prior, op, y, op.groups(0))
     for steps in (20, 50, 100):
-        est = estimate_noise_batch(prior, y[None], op, "lead", n_iter=10, runs=10, particles=30, steps=steps,
-                                   generator=torch.Generator().manual_seed(0))[0]
+        est = estimate_noise_batch(
+            prior,
+            y[None],
+            op,
+            "lead",
+            n_iter=10,
+            runs=10,
+            particles=30,
+            steps=steps,
+            generator=torch.Generator().manual_seed(0),
+        )[0]
         for lead in range(3):
-            rows.append({"experiment": "noise EM vs exact MLE", "setting": f"lead {lead} (true {true[lead]:.2f})",
-                         "steps": steps, "value": float(est[lead]), "reference": float(mle[lead])})
+            rows.append(
+                {
+                    "experiment": "noise EM vs exact MLE",
+                    "setting": f"lead {lead} (true {true[lead]:.2f})",
+                    "steps": steps,
+                    "value": float(est[lead]),
+                    "reference": float(mle[lead]),
+                }
+            )
     df = pd.DataFrame(rows)
     df["ratio"] = df["value"] / df["reference"]
     out = Path("results/benchmarks")
     prov = provenance.make({"benchmark": "inverse_discretisation"}, seed=0)
-    io.write_table(df, out / "inverse_discretisation.csv", out / "inverse_discretisation.md",
-                   caption="Discretisation floor: chain variance vs s^2, noise EM vs exact MLE", provenance=prov,
-                   floatfmt=".4f")
+    io.write_table(
+        df,
+        out / "inverse_discretisation.csv",
+        out / "inverse_discretisation.md",
+        caption="Discretisation floor: chain variance vs s^2, noise EM vs exact MLE",
+        provenance=prov,
+        floatfmt=".4f",
+    )
     io.write_json(out / "inverse_discretisation.json", {"provenance": prov, "rows": rows})
     print(df.to_string(index=False))
 

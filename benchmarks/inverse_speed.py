@@ -60,28 +60,71 @@ def main() -> None:
     for dev in args.devices.split(","):
         device = torch.device(dev)
         for dname in args.denoisers.split(","):
-            den = (gmm.to(device) if dname == "gmm"
-                   else StandInDenoiser(len(names), args.channels, args.blocks).to(device))
+            den = (
+                gmm.to(device) if dname == "gmm" else StandInDenoiser(len(names), args.channels, args.blocks).to(device)
+            )
             params = 0 if dname == "gmm" else sum(p.numel() for p in den.parameters())
             for name in args.samplers.split(","):
                 sampler = get_sampler(name)
-                r = measure(sampler, den, y.to(device), op.to(device), 0.05, args.samples, args.patients,
-                            torch.Generator(device=device).manual_seed(0))
-                r.update(device=dev, denoiser=dname, denoiser_params=params,
-                         particles=getattr(sampler, "particles", 1), steps=sampler.steps)
+                r = measure(
+                    sampler,
+                    den,
+                    y.to(device),
+                    op.to(device),
+                    0.05,
+                    args.samples,
+                    args.patients,
+                    torch.Generator(device=device).manual_seed(0),
+                )
+                r.update(
+                    device=dev,
+                    denoiser=dname,
+                    denoiser_params=params,
+                    particles=getattr(sampler, "particles", 1),
+                    steps=sampler.steps,
+                )
                 rows.append(r)
-                print(f"{dev:5s} {dname:5s} {name:8s} {r['samples_per_s']:10.3f} samples/s  "
-                      f"rows/sample {r['denoiser_rows_per_sample']:7.0f}  vjp/sample {r['vjp_rows_per_sample']:5.0f}  "
-                      f"fwd {r['forward_frac']:.2f} vjp {r['vjp_frac']:.2f} other {r['other_frac']:.2f}", flush=True)
-    df = pd.DataFrame(rows)[["device", "denoiser", "sampler", "steps", "particles", "patients", "samples_per_patient",
-                             "seconds", "samples_per_s", "denoiser_calls", "denoiser_rows_per_sample",
-                             "vjp_rows_per_sample", "forward_frac", "vjp_frac", "other_frac", "denoiser_params"]]
+                print(
+                    f"{dev:5s} {dname:5s} {name:8s} {r['samples_per_s']:10.3f} samples/s  "
+                    f"rows/sample {r['denoiser_rows_per_sample']:7.0f}  vjp/sample {r['vjp_rows_per_sample']:5.0f}  "
+                    f"fwd {r['forward_frac']:.2f} vjp {r['vjp_frac']:.2f} other {r['other_frac']:.2f}",
+                    flush=True,
+                )
+    df = pd.DataFrame(rows)[
+        [
+            "device",
+            "denoiser",
+            "sampler",
+            "steps",
+            "particles",
+            "patients",
+            "samples_per_patient",
+            "seconds",
+            "samples_per_s",
+            "denoiser_calls",
+            "denoiser_rows_per_sample",
+            "vjp_rows_per_sample",
+            "forward_frac",
+            "vjp_frac",
+            "other_frac",
+            "denoiser_params",
+        ]
+    ]
     stem = "inverse_speed" + (f"_{args.tag}" if args.tag else "")
-    prov = provenance.make({"benchmark": "inverse_speed", **vars(args)}, seed=0, cpu_count=os.cpu_count(),
-                           cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
-    io.write_table(df, Path(args.out) / f"{stem}.csv", Path(args.out) / f"{stem}.md",
-                   caption="Posterior sampler throughput on a 9 x 176 problem (aVL, aVR, aVF observed), defaults",
-                   provenance=prov, floatfmt=".3f")
+    prov = provenance.make(
+        {"benchmark": "inverse_speed", **vars(args)},
+        seed=0,
+        cpu_count=os.cpu_count(),
+        cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    )
+    io.write_table(
+        df,
+        Path(args.out) / f"{stem}.csv",
+        Path(args.out) / f"{stem}.md",
+        caption="Posterior sampler throughput on a 9 x 176 problem (aVL, aVR, aVF observed), defaults",
+        provenance=prov,
+        floatfmt=".3f",
+    )
     io.write_json(Path(args.out) / f"{stem}.json", {"provenance": prov, "rows": rows})
     print(df.to_string(index=False))
 

@@ -30,10 +30,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from ecgdiff.diffusion.networks.beat_unet import UNetConfig, count_parameters  # noqa: E402
 from ecgdiff.diffusion.precond import training_loss  # noqa: E402
 from ecgdiff.diffusion.prior import build_model  # noqa: E402
 from ecgdiff.diffusion.sample import ve_sample  # noqa: E402
-from ecgdiff.diffusion.networks.beat_unet import UNetConfig, count_parameters  # noqa: E402
 
 
 def model_config(size: str) -> dict:
@@ -87,8 +87,18 @@ def count_flops(fn) -> int:
     return int(fc.get_total_flops())
 
 
-def bench(size: str, device: torch.device, batch_train: int, batch_gen: int, iters: int, k: int, compile_: bool,
-          peak: float, peak_dtype: str, tasks: list[str]) -> list[dict]:
+def bench(
+    size: str,
+    device: torch.device,
+    batch_train: int,
+    batch_gen: int,
+    iters: int,
+    k: int,
+    compile_: bool,
+    peak: float,
+    peak_dtype: str,
+    tasks: list[str],
+) -> list[dict]:
     mcfg = UNetConfig(**model_config(size))
     model = build_model(mcfg.to_dict(), 0.5).to(device)
     amp = device.type == "cuda"
@@ -103,7 +113,6 @@ def bench(size: str, device: torch.device, batch_train: int, batch_gen: int, ite
         training_loss(cpu_model, xb, cb, torch.Generator().manual_seed(0)).backward()
 
     train_flops = count_flops(train_step_cpu) / 2
-    del cpu_model
 
     rows = []
     # training
@@ -125,11 +134,24 @@ def bench(size: str, device: torch.device, batch_train: int, batch_gen: int, ite
     dt = min(t for t, _ in times)
     cpu = min(c for _, c in times)
     rate = batch_train / dt
-    rows.append(dict(size=size, device=device.type, task="train", batch=batch_train, params=n_params,
-                     beats_per_cpu_s=batch_train / cpu if device.type == "cpu" else float("nan"),
-                     gflop_per_beat=train_flops / 1e9, beats_per_s=rate, tflops=rate * train_flops / 1e12,
-                     peak_tflops=peak / 1e12, peak_dtype=peak_dtype, peak_fraction=rate * train_flops / peak,
-                     amp=amp, compile=compile_))
+    rows.append(
+        dict(
+            size=size,
+            device=device.type,
+            task="train",
+            batch=batch_train,
+            params=n_params,
+            beats_per_cpu_s=batch_train / cpu if device.type == "cpu" else float("nan"),
+            gflop_per_beat=train_flops / 1e9,
+            beats_per_s=rate,
+            tflops=rate * train_flops / 1e12,
+            peak_tflops=peak / 1e12,
+            peak_dtype=peak_dtype,
+            peak_fraction=rate * train_flops / peak,
+            amp=amp,
+            compile=compile_,
+        )
+    )
     if "generate" not in tasks:
         return rows
     # generation (VE sampler, K steps)
@@ -142,23 +164,42 @@ def bench(size: str, device: torch.device, batch_train: int, batch_gen: int, ite
 
     ve_sample(D, (batch_gen, mcfg.leads, mcfg.length), 2, generator=gen, device=device)
     reps = max(2, iters // 4)
-    times = [timed2(lambda: ve_sample(D, (batch_gen, mcfg.leads, mcfg.length), k, generator=gen, device=device),
-                    device) for _ in range(reps)]
+    times = [
+        timed2(lambda: ve_sample(D, (batch_gen, mcfg.leads, mcfg.length), k, generator=gen, device=device), device)
+        for _ in range(reps)
+    ]
     dt = min(t for t, _ in times)
     rate = batch_gen / dt
     gf = k * fwd
-    rows.append(dict(size=size, device=device.type, task=f"generate_K{k}", batch=batch_gen, params=n_params,
-                     beats_per_cpu_s=batch_gen / min(c for _, c in times) if device.type == "cpu" else float("nan"),
-                     gflop_per_beat=gf / 1e9, beats_per_s=rate, tflops=rate * gf / 1e12, peak_tflops=peak / 1e12,
-                     peak_dtype=peak_dtype, peak_fraction=rate * gf / peak, amp=amp, compile=compile_))
+    rows.append(
+        dict(
+            size=size,
+            device=device.type,
+            task=f"generate_K{k}",
+            batch=batch_gen,
+            params=n_params,
+            beats_per_cpu_s=batch_gen / min(c for _, c in times) if device.type == "cpu" else float("nan"),
+            gflop_per_beat=gf / 1e9,
+            beats_per_s=rate,
+            tflops=rate * gf / 1e12,
+            peak_tflops=peak / 1e12,
+            peak_dtype=peak_dtype,
+            peak_fraction=rate * gf / peak,
+            amp=amp,
+            compile=compile_,
+        )
+    )
     return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--devices", default="auto", help="cpu, cuda, or auto (cpu and, when present, cuda)")
-    ap.add_argument("--sizes", default="default,ludb,paper",
-                    help="comma-separated config names, or ';'-separated JSON model overrides")
+    ap.add_argument(
+        "--sizes",
+        default="default,ludb,paper",
+        help="comma-separated config names, or ';'-separated JSON model overrides",
+    )
     ap.add_argument("--tasks", default="train,generate")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--iters", type=int, default=0, help="timed training steps (0: 5 on CPU, 30 on CUDA)")
@@ -167,45 +208,67 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "results/benchmarks"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    devs = (["cpu"] + (["cuda"] if torch.cuda.is_available() else [])) if args.devices == "auto" else args.devices.split(",")
+    devs = (
+        (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+        if args.devices == "auto"
+        else args.devices.split(",")
+    )
     rows = []
     for dname in devs:
         device = torch.device(dname)
         peak, pdt = measure_peak(device)
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-        print(f"{dname} ({name}, threads={args.threads}): measured matmul peak {peak / 1e12:.3f} TFLOP/s ({pdt})",
-              flush=True)
-        for size in (args.sizes.split(";") if args.sizes.startswith("{") else args.sizes.split(",")):
+        print(
+            f"{dname} ({name}, threads={args.threads}): measured matmul peak {peak / 1e12:.3f} TFLOP/s ({pdt})",
+            flush=True,
+        )
+        for size in args.sizes.split(";") if args.sizes.startswith("{") else args.sizes.split(","):
             if device.type == "cpu":
                 bt, bg, it = 64, 64, args.iters or 5
             else:
                 bt, bg, it = 1024, 2048, args.iters or 30
-            for r in bench(size, device, bt, bg, it, args.steps, args.compile and device.type == "cuda", peak, pdt,
-                           args.tasks.split(",")):
+            for r in bench(
+                size,
+                device,
+                bt,
+                bg,
+                it,
+                args.steps,
+                args.compile and device.type == "cuda",
+                peak,
+                pdt,
+                args.tasks.split(","),
+            ):
                 r.update(device_name=name, threads=args.threads)
                 rows.append(r)
-                print(f"  {size[:40]:8s} {r['task']:12s} {r['params'] / 1e6:6.2f} M params  {r['gflop_per_beat']:8.3f} GFLOP/beat"
-                      f"  {r['beats_per_s']:10.1f} beats/s ({r.get('beats_per_cpu_s', float('nan')):.1f}/cpu-s)  {r['tflops']:.4f} TFLOP/s  {100 * r['peak_fraction']:5.1f} % of peak",
-                      flush=True)
+                print(
+                    f"  {size[:40]:8s} {r['task']:12s} {r['params'] / 1e6:6.2f} M params  {r['gflop_per_beat']:8.3f} GFLOP/beat"
+                    f"  {r['beats_per_s']:10.1f} beats/s ({r.get('beats_per_cpu_s', float('nan')):.1f}/cpu-s)  {r['tflops']:.4f} TFLOP/s  {100 * r['peak_fraction']:5.1f} % of peak",
+                    flush=True,
+                )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows)
     df.to_csv(out / "prior_throughput.csv", index=False)
-    (out / "prior_throughput.json").write_text(json.dumps({"command": " ".join(sys.argv), "torch": torch.__version__,
-                                                          "rows": rows}, indent=2, default=str))
+    (out / "prior_throughput.json").write_text(
+        json.dumps({"command": " ".join(sys.argv), "torch": torch.__version__, "rows": rows}, indent=2, default=str)
+    )
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
-    for ax, col, lab in ((axes[0], "beats_per_s", "beats / s"), (axes[1], "peak_fraction", "fraction of measured peak")):
+    for ax, col, lab in (
+        (axes[0], "beats_per_s", "beats / s"),
+        (axes[1], "peak_fraction", "fraction of measured peak"),
+    ):
         labels = [f"{r.size}\n{r.device} {r.task}" for r in df.itertuples()]
         ax.bar(range(len(df)), df[col])
         ax.set_xticks(range(len(df)), labels, fontsize=6, rotation=60, ha="right")
         ax.set_yscale("log")
         ax.set_ylabel(lab)
-    fig.suptitle("Beat prior throughput (training; generation with K = %d)" % args.steps, fontsize=10)
+    fig.suptitle(f"Beat prior throughput (training; generation with K = {args.steps})", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "prior_throughput.png", dpi=120)
     print(f"wrote {out}/prior_throughput.csv, .json, .png")

@@ -20,8 +20,8 @@ sys.path.insert(0, str(REPO / "src"))
 
 import numpy as np  # noqa: E402
 
-from ecgdiff.data import dataset  # noqa: E402
 from ecgdiff import qt
+from ecgdiff.data import dataset  # noqa: E402
 from ecgdiff.validation import qt as qt_validation
 
 

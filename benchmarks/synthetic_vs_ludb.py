@@ -23,8 +23,8 @@ sys.path.insert(0, str(REPO / "src"))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ecgdiff.data import beats as B  # noqa: E402
 from ecgdiff import leads as L  # noqa: E402
+from ecgdiff.data import beats as B  # noqa: E402
 from ecgdiff.data import synthetic  # noqa: E402
 from ecgdiff.data.records import Record, read_source  # noqa: E402
 
@@ -40,16 +40,19 @@ def describe(records: list[Record]) -> dict:
         if len(pk) == 0:
             continue
         w = B.window_beats(y12, pk, p.before, p.after)
-        amps.append(np.median(np.abs(w[..., p.before - 15: p.before + 16]).max(axis=-1), axis=0))
+        amps.append(np.median(np.abs(w[..., p.before - 15 : p.before + 16]).max(axis=-1), axis=0))
         nine = w[:, L.indices(L.PAPER_9, L.STANDARD_12)]
         fails.append(~B.quality_mask(nine, p.before, p.quality_half_width, p.quality_min_std_mv))
         rr.append(np.diff(peaks) * 1000.0 / p.fs)
     a = np.array(amps)
     f = np.concatenate(fails)
     r = np.concatenate(rr)
-    return {"records": len(records), "median_qrs_amplitude_mv": dict(zip(L.STANDARD_12, np.median(a, 0).round(3))),
-            "beats_failing_quality_pct": round(100 * float(f.mean()), 2),
-            "rr_ms_quantiles_5_50_95": np.quantile(r, [0.05, 0.5, 0.95]).round(0).tolist()}
+    return {
+        "records": len(records),
+        "median_qrs_amplitude_mv": dict(zip(L.STANDARD_12, np.median(a, 0).round(3))),
+        "beats_failing_quality_pct": round(100 * float(f.mean()), 2),
+        "rr_ms_quantiles_5_50_95": np.quantile(r, [0.05, 0.5, 0.95]).round(0).tolist(),
+    }
 
 
 def main() -> None:
@@ -59,14 +62,21 @@ def main() -> None:
     args = ap.parse_args()
     ludb = [r for r in read_source("ludb", args.mirror / "ludb" / "1.0.1") if isinstance(r, Record)]
     cfg = synthetic.SyntheticConfig()
-    syn = [Record(p.name, p.name, "synthetic", cfg.fs, sig, L.STANDARD_12) for p, sig, _ in synthetic.simulate_cohort(cfg)]
-    out = {"ludb": describe(ludb), "synthetic": describe(syn),
-           "command": "OMP_NUM_THREADS=1 python benchmarks/synthetic_vs_ludb.py"}
+    syn = [
+        Record(p.name, p.name, "synthetic", cfg.fs, sig, L.STANDARD_12) for p, sig, _ in synthetic.simulate_cohort(cfg)
+    ]
+    out = {
+        "ludb": describe(ludb),
+        "synthetic": describe(syn),
+        "command": "OMP_NUM_THREADS=1 python benchmarks/synthetic_vs_ludb.py",
+    }
     table = pd.DataFrame({k: out[k]["median_qrs_amplitude_mv"] for k in ("ludb", "synthetic")})
     print("median QRS amplitude (mV) per lead:\n" + table.to_string())
     for k in ("ludb", "synthetic"):
-        print(f"{k}: {out[k]['records']} records, {out[k]['beats_failing_quality_pct']} % of beats fail the quality "
-              f"rule, RR 5/50/95 % quantiles {out[k]['rr_ms_quantiles_5_50_95']} ms")
+        print(
+            f"{k}: {out[k]['records']} records, {out[k]['beats_failing_quality_pct']} % of beats fail the quality "
+            f"rule, RR 5/50/95 % quantiles {out[k]['rr_ms_quantiles_5_50_95']} ms"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -28,8 +28,8 @@ sys.path.insert(0, str(REPO / "tests" / "unit"))
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from ecgdiff.data import dataset  # noqa: E402
 from ecgdiff import leads, runtime, tasks
+from ecgdiff.data import dataset  # noqa: E402
 from ecgdiff.diffusion.prior import Prior, build_model, load_prior  # noqa: E402
 
 
@@ -45,8 +45,12 @@ def merge(a: dict, b: dict) -> dict:
 def random_prior(config: dict) -> Prior:
     model_cfg = dict(leads=len(config["leads"]), length=176, **(config.get("prior") or {}).get("model", {}))
     model = build_model(model_cfg, 0.5)
-    meta = {"leads": list(leads.canonical_all(config["leads"])), "model_config": model_cfg, "conditional": True,
-            "fs": 250.0}
+    meta = {
+        "leads": list(leads.canonical_all(config["leads"])),
+        "model_config": model_cfg,
+        "conditional": True,
+        "fs": 250.0,
+    }
     return Prior(model, meta, runtime.pick_device(config.get("device", "auto")))
 
 
@@ -57,10 +61,14 @@ def synthetic_db(folder: Path, config: dict):
     frac = config["data"]["split"]["fractions"]
     abnormal = config["data"]["synthetic"]["abnormal_fraction"]
     healthy = n - int(round(abnormal * n))
-    counts = {"train": int(frac["train"] * healthy), "test": max(2, int(frac["test"] * healthy)),
-              "mi": max(2, int(round(abnormal * n)))}
-    return make_db(folder, GaussianBeatPrior(length=176, r_index=48, structured=False, floor=0.02,
-                                                 mean_fn=qt_beat_mean), counts)
+    counts = {
+        "train": int(frac["train"] * healthy),
+        "test": max(2, int(frac["test"] * healthy)),
+        "mi": max(2, int(round(abnormal * n))),
+    }
+    return make_db(
+        folder, GaussianBeatPrior(length=176, r_index=48, structured=False, floor=0.02, mean_fn=qt_beat_mean), counts
+    )
 
 
 def throughput(prior: Prior, sizes=(16, 64, 256, 512, 1024), repeats: int = 3) -> list[dict]:
@@ -98,9 +106,16 @@ def main() -> None:
         else:
             db, prior, source = synthetic_db(Path(tmp) / "db", config), random_prior(config), "synthetic"
         print(f"device {prior.device}, threads {args.threads}, data: {source}", flush=True)
-        result = {"platform": platform.platform(), "torch": torch.__version__, "threads": args.threads,
-                  "device": str(prior.device), "data": source, "configfiles": args.configfile,
-                  "denoiser": throughput(prior), "tasks": []}
+        result = {
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "threads": args.threads,
+            "device": str(prior.device),
+            "data": source,
+            "configfiles": args.configfile,
+            "denoiser": throughput(prior),
+            "tasks": [],
+        }
         n_shards = int(config["tasks"]["shards"])
         for name in args.tasks or config["tasks"]["run"]:
             t, c = time.perf_counter(), time.process_time()
@@ -108,8 +123,11 @@ def main() -> None:
             dt, cpu = time.perf_counter() - t, time.process_time() - c
             n = len(arrays.get("patient_id", [])) if name != "particles" else len(arrays["unit"])
             result["tasks"].append({"task": name, "shard_seconds": dt, "shard_cpu_seconds": cpu, "items_in_shard": n})
-            print(f"{name:14s} shard 0/{n_shards}: {dt:7.1f} s wall, {cpu:7.1f} s CPU "
-                  f"({n} {'units' if name == 'particles' else 'patients'})", flush=True)
+            print(
+                f"{name:14s} shard 0/{n_shards}: {dt:7.1f} s wall, {cpu:7.1f} s CPU "
+                f"({n} {'units' if name == 'particles' else 'patients'})",
+                flush=True,
+            )
     total = sum(r["shard_seconds"] for r in result["tasks"])
     cpu = sum(r["shard_cpu_seconds"] for r in result["tasks"])
     result["tasks_total_shard_seconds"] = total

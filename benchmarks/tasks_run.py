@@ -31,8 +31,10 @@ OUTPUTS = {  # the file names of workflow/rules/tasks.smk
     "denoising": ("denoising", {"figure": "fig5_denoising"}),
     "missing_leads": ("table1_missing_leads", {"figure": "fig6_missing_leads"}),
     "qt_rr": ("table2_qt_rr", {"figure_qt": "fig7_qt_rr", "figure_beats": "fig8_qt_beats"}),
-    "anomaly": ("anomaly_detection", {"figure_distances": "fig9_mahalanobis", "figure_roc": "fig10_roc",
-                                      "figure_st": "fig11_st_segments"}),
+    "anomaly": (
+        "anomaly_detection",
+        {"figure_distances": "fig9_mahalanobis", "figure_roc": "fig10_roc", "figure_st": "fig11_st_segments"},
+    ),
     "particles": ("particles_emd", {"figure": "fig13_particles"}),
 }
 
@@ -80,10 +82,18 @@ def main() -> None:
         timings["beat_database_s"] = time.perf_counter() - t
         t = time.perf_counter()
         train = {**base["prior"]["train"], "seed": config["seed"]}
-        train_prior(beats, "conditional", dict(base["prior"]["model"]), train, prior, str(out / "models" / "work"),
-                    (str(out / "tables" / "training_loss.csv"), str(out / "tables" / "training_loss.md")),
-                    (str(out / "figures" / "training_loss.png"), str(out / "figures" / "training_loss.pdf")),
-                    config=config, device=config.get("device", "auto"))
+        train_prior(
+            beats,
+            "conditional",
+            dict(base["prior"]["model"]),
+            train,
+            prior,
+            str(out / "models" / "work"),
+            (str(out / "tables" / "training_loss.csv"), str(out / "tables" / "training_loss.md")),
+            (str(out / "figures" / "training_loss.png"), str(out / "figures" / "training_loss.pdf")),
+            config=config,
+            device=config.get("device", "auto"),
+        )
         timings["train_prior_s"] = time.perf_counter() - t
     names = args.tasks or config["tasks"]["run"]
     n = int(config["tasks"]["shards"])

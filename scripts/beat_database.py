@@ -6,6 +6,11 @@ from ecgdiff.data import beatdb
 from ecgdiff.runtime import log_to
 
 log_to(snakemake.log[0])  # noqa: F821
-beatdb.build(snakemake.params["source"], snakemake.params["root"],  # noqa: F821
-             Path(snakemake.output["manifest"]).parent, snakemake.config,  # noqa: F821
-             threads=snakemake.threads, inputs=list(snakemake.input))  # noqa: F821
+beatdb.build(
+    snakemake.params["source"],
+    snakemake.params["root"],  # noqa: F821
+    Path(snakemake.output["manifest"]).parent,
+    snakemake.config,  # noqa: F821
+    threads=snakemake.threads,
+    inputs=list(snakemake.input),
+)  # noqa: F821

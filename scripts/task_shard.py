@@ -5,5 +5,12 @@ from ecgdiff.tasks import run_shard
 
 snakemake = snakemake  # noqa: F821  (injected by Snakemake)
 log_to(snakemake.log[0])
-run_shard(snakemake.wildcards.task, snakemake.params.beats_dir, snakemake.input.prior, snakemake.config,
-          int(snakemake.wildcards.shard), snakemake.output[0], threads=snakemake.threads)
+run_shard(
+    snakemake.wildcards.task,
+    snakemake.params.beats_dir,
+    snakemake.input.prior,
+    snakemake.config,
+    int(snakemake.wildcards.shard),
+    snakemake.output[0],
+    threads=snakemake.threads,
+)

@@ -37,8 +37,9 @@ def physionet_mirror() -> Path:
     for cand in _mirror_candidates():
         if (cand / "ludb").is_dir():
             return cand
-    pytest.skip(f"no PhysioNet mirror found (looked in {[str(c) for c in _mirror_candidates()]}); "
-                "set ECGDIFF_PHYSIONET_MIRROR")
+    pytest.skip(
+        f"no PhysioNet mirror found (looked in {[str(c) for c in _mirror_candidates()]}); set ECGDIFF_PHYSIONET_MIRROR"
+    )
 
 
 @dataclass
@@ -60,8 +61,8 @@ class LoopbackServer:
     port: int = 0
     ignore_range: bool = False
     missing: set[str] = field(default_factory=set)
-    corrupt: dict[str, int] = field(default_factory=dict)      # path -> times to corrupt (-1: always)
-    drop_after: dict[str, int] = field(default_factory=dict)   # path -> bytes sent before dropping (once)
+    corrupt: dict[str, int] = field(default_factory=dict)  # path -> times to corrupt (-1: always)
+    drop_after: dict[str, int] = field(default_factory=dict)  # path -> bytes sent before dropping (once)
     log: list[Served] = field(default_factory=list)
 
     @property
@@ -128,7 +129,7 @@ def _handler(server: LoopbackServer, lock: threading.Lock) -> type[BaseHTTPReque
                 if start >= len(data):
                     return self._fail(416, {"Content-Range": f"bytes */{len(data)}"})
                 end = min(end, len(data) - 1)
-                body = data[start:end + 1]
+                body = data[start : end + 1]
                 status = 206
             else:
                 body = data
@@ -227,5 +228,8 @@ def cinc_records_all(physionet_mirror: Path) -> list:
     (age/sex and flat leads), so that all 147 are Records."""
     from ecgdiff.data.records import read_source
 
-    return list(read_source("cinc2021", physionet_mirror / "challenge-2021" / "1.0.3",
-                            {"require_age_sex": False, "flat_tol_mv": -1.0}))
+    return list(
+        read_source(
+            "cinc2021", physionet_mirror / "challenge-2021" / "1.0.3", {"require_age_sex": False, "flat_tol_mv": -1.0}
+        )
+    )

@@ -26,9 +26,16 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-    "--disable-dev-shm-usage", "--window-size=1400,1000",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,1000",
 )
 
 
@@ -45,7 +52,10 @@ def chromium_reason() -> str | None:
     if shutil.which("apt-get") is None:
         return "chromium is not installed and apt-get is not available"
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]):
+    for cmd in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+    ):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr[-2000:]}")
@@ -61,8 +71,9 @@ class _Pipe:
         self.next_id = 0
         self.events: list[dict[str, Any]] = []
 
-    def send(self, method: str, params: dict[str, Any] | None = None, session: str | None = None,
-             timeout: float = 30) -> dict[str, Any]:
+    def send(
+        self, method: str, params: dict[str, Any] | None = None, session: str | None = None, timeout: float = 30
+    ) -> dict[str, Any]:
         self.next_id += 1
         msg: dict[str, Any] = {"id": self.next_id, "method": method, "params": params or {}}
         if session:
@@ -114,8 +125,9 @@ _SHOW_FIGURES = """
 """
 
 
-def inspect_report(html: str | os.PathLike[str], screenshot_dir: str | os.PathLike[str] | None = None,
-                   timeout: float = 90) -> dict[str, Any]:
+def inspect_report(
+    html: str | os.PathLike[str], screenshot_dir: str | os.PathLike[str] | None = None, timeout: float = 90
+) -> dict[str, Any]:
     """Load the report in headless Chromium; display every image result; return what the browser saw.
 
     Returns ``{"title", "text", "results", "categories", "shown": {path: {complete, width, height}},
@@ -138,9 +150,13 @@ def inspect_report(html: str | os.PathLike[str], screenshot_dir: str | os.PathLi
         os.dup2(high_w, 4)
 
     with tempfile.TemporaryDirectory(prefix="ecgdiff-chromium-") as profile:
-        proc = subprocess.Popen([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe",
-                                 "about:blank"], preexec_fn=wire, close_fds=False,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            preexec_fn=wire,
+            close_fds=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         pipe = _Pipe(to_chrome_w, from_chrome_r)
@@ -168,8 +184,12 @@ def _inspect(pipe: _Pipe, html: Path, shots: Path | None, timeout: float) -> dic
     pipe.send("Page.navigate", {"url": html.as_uri()}, session=session, timeout=timeout)
 
     def evaluate(expr: str, wait: float = timeout) -> Any:
-        res = pipe.send("Runtime.evaluate", {"expression": expr, "awaitPromise": True, "returnByValue": True},
-                        session=session, timeout=wait)
+        res = pipe.send(
+            "Runtime.evaluate",
+            {"expression": expr, "awaitPromise": True, "returnByValue": True},
+            session=session,
+            timeout=wait,
+        )
         if "exceptionDetails" in res:
             raise RuntimeError(f"page script failed: {res['exceptionDetails']}")
         return res["result"].get("value")
@@ -225,8 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     info = inspect_report(args.report, args.screenshots)
     for path in info["results"]:
         shown = info["shown"].get(path)
-        what = f"figure {shown['width']}x{shown['height']} px" if shown and shown["complete"] else (
-            "figure NOT SHOWN" if path in info["shown"] else "table/file (download link)")
+        what = (
+            f"figure {shown['width']}x{shown['height']} px"
+            if shown and shown["complete"]
+            else ("figure NOT SHOWN" if path in info["shown"] else "table/file (download link)")
+        )
         print(f"{path}: {what}")
     print(f"JavaScript errors: {len(info['errors'])}; screenshots: {', '.join(info['screenshots']) or 'none'}")
     bad = [p for p, s in info["shown"].items() if not (s and s["complete"] and s["width"] > 0)]

@@ -41,11 +41,15 @@ def install_reason() -> str | None:
     if shutil.which("apt-get") is None:
         return f"SLURM programs {_missing()} are missing and apt-get is not available to install them"
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES]):
+    for cmd in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
+    ):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+            raise RuntimeError(
+                f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+            )
     if _missing():
         raise RuntimeError(f"apt-get installed {PACKAGES} but {_missing()} are still not on PATH")
     return None
@@ -56,8 +60,10 @@ def system_conf_reason() -> str | None:
     if SYSTEM_CONF.is_symlink() and not SYSTEM_CONF.exists():
         return None  # a dangling link left by an interrupted run: replaced in start()
     if SYSTEM_CONF.exists() or SYSTEM_CONF.is_symlink():
-        return (f"{SYSTEM_CONF} already exists (this machine's own SLURM, or another test cluster running now): "
-                "the test will not replace it")
+        return (
+            f"{SYSTEM_CONF} already exists (this machine's own SLURM, or another test cluster running now): "
+            "the test will not replace it"
+        )
     return None
 
 
@@ -139,53 +145,55 @@ class SlurmCluster:
         key.chmod(0o600)
         r = self.root
         self.conf.write_text(
-            "\n".join([
-                "ClusterName=ecgdifftest",
-                "SlurmctldHost=localhost(127.0.0.1)",
-                f"SlurmctldPort={_free_port()}",
-                f"SlurmdPort={_free_port()}",
-                "SlurmUser=root",
-                "SlurmdUser=root",
-                "AuthType=auth/munge",
-                f"AuthInfo=socket={self.munge_socket}",
-                "CredType=cred/munge",
-                f"StateSaveLocation={r / 'state'}",
-                f"SlurmdSpoolDir={r / 'spool'}",
-                f"SlurmctldPidFile={self.pid_files['slurmctld']}",
-                f"SlurmdPidFile={self.pid_files['slurmd']}",
-                f"SlurmctldLogFile={self.log_files['slurmctld']}",
-                f"SlurmdLogFile={self.log_files['slurmd']}",
-                "SlurmctldDebug=info",
-                "SlurmdDebug=info",
-                "ProctrackType=proctrack/linuxproc",
-                "TaskPlugin=task/none",
-                "SelectType=select/cons_tres",
-                "SelectTypeParameters=CR_Core_Memory",
-                "SchedulerType=sched/builtin",  # start jobs as soon as they are submitted
-                "ReturnToService=2",
-                "MpiDefault=none",
-                "MailProg=/bin/true",
-                "JobAcctGatherType=jobacct_gather/none",
-                "AccountingStorageType=accounting_storage/none",
-                "JobCompType=jobcomp/none",
-                "InactiveLimit=0",
-                "KillWait=5",
-                "MinJobAge=300",
-                "SlurmdTimeout=60",
-                "SlurmdParameters=config_overrides",
-                "GresTypes=gpu",
-                f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.mem_mb} "
-                f"Gres=gpu:{self.gpus} State=UNKNOWN",
-                "PartitionName=cpu Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
-                "PartitionName=gpu Nodes=localhost Default=NO MaxTime=INFINITE State=UP",
-                "",
-            ])
+            "\n".join(
+                [
+                    "ClusterName=ecgdifftest",
+                    "SlurmctldHost=localhost(127.0.0.1)",
+                    f"SlurmctldPort={_free_port()}",
+                    f"SlurmdPort={_free_port()}",
+                    "SlurmUser=root",
+                    "SlurmdUser=root",
+                    "AuthType=auth/munge",
+                    f"AuthInfo=socket={self.munge_socket}",
+                    "CredType=cred/munge",
+                    f"StateSaveLocation={r / 'state'}",
+                    f"SlurmdSpoolDir={r / 'spool'}",
+                    f"SlurmctldPidFile={self.pid_files['slurmctld']}",
+                    f"SlurmdPidFile={self.pid_files['slurmd']}",
+                    f"SlurmctldLogFile={self.log_files['slurmctld']}",
+                    f"SlurmdLogFile={self.log_files['slurmd']}",
+                    "SlurmctldDebug=info",
+                    "SlurmdDebug=info",
+                    "ProctrackType=proctrack/linuxproc",
+                    "TaskPlugin=task/none",
+                    "SelectType=select/cons_tres",
+                    "SelectTypeParameters=CR_Core_Memory",
+                    "SchedulerType=sched/builtin",  # start jobs as soon as they are submitted
+                    "ReturnToService=2",
+                    "MpiDefault=none",
+                    "MailProg=/bin/true",
+                    "JobAcctGatherType=jobacct_gather/none",
+                    "AccountingStorageType=accounting_storage/none",
+                    "JobCompType=jobcomp/none",
+                    "InactiveLimit=0",
+                    "KillWait=5",
+                    "MinJobAge=300",
+                    "SlurmdTimeout=60",
+                    "SlurmdParameters=config_overrides",
+                    "GresTypes=gpu",
+                    f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.mem_mb} "
+                    f"Gres=gpu:{self.gpus} State=UNKNOWN",
+                    "PartitionName=cpu Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+                    "PartitionName=gpu Nodes=localhost Default=NO MaxTime=INFINITE State=UP",
+                    "",
+                ]
+            )
         )
         # SLURM drops GPUs without a device file; /dev/null stands in for the device (nothing opens it).
         (self.root / "gres.conf").write_text(f"NodeName=localhost Name=gpu Count={self.gpus} File=/dev/null\n")
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self, timeout: float = 60) -> "SlurmCluster":
+    def start(self, timeout: float = 60) -> SlurmCluster:
         reason = system_conf_reason()
         if reason:
             raise RuntimeError(reason)
@@ -199,9 +207,18 @@ class SlurmCluster:
 
     def _start_daemons(self, timeout: float) -> None:
         m = self.munge_dir
-        self._spawn("munged", [self._which("munged"), f"--key-file={m / 'munge.key'}", f"--socket={self.munge_socket}",
-                               f"--pid-file={self.pid_files['munged']}", f"--log-file={self.log_files['munged']}",
-                               f"--seed-file={m / 'munged.seed'}", "--force"])
+        self._spawn(
+            "munged",
+            [
+                self._which("munged"),
+                f"--key-file={m / 'munge.key'}",
+                f"--socket={self.munge_socket}",
+                f"--pid-file={self.pid_files['munged']}",
+                f"--log-file={self.log_files['munged']}",
+                f"--seed-file={m / 'munged.seed'}",
+                "--force",
+            ],
+        )
         self._wait(lambda: self.munge_socket.exists(), 15, "munged did not create its socket")
         if not SYSTEM_CONF.parent.exists():
             SYSTEM_CONF.parent.mkdir(parents=True)
@@ -228,7 +245,9 @@ class SlurmCluster:
     def _spawn(self, name: str, cmd: list[str]) -> None:
         done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=30)
         if done.returncode != 0:
-            raise RuntimeError(f"{name} failed to start ({done.returncode}): {done.stdout}{done.stderr}\n{self.logs(name)}")
+            raise RuntimeError(
+                f"{name} failed to start ({done.returncode}): {done.stdout}{done.stderr}\n{self.logs(name)}"
+            )
         self._wait(lambda: self._pid(name) is not None, 15, f"{name} wrote no pid file")
 
     def _wait(self, ok, timeout: float, what: str) -> None:
@@ -285,7 +304,7 @@ class SlurmCluster:
         """Which of the daemons are running (by their pid files)."""
         return {name: (pid := self._pid(name)) is not None and _alive(pid) for name in self.pid_files}
 
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:

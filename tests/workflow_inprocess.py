@@ -61,15 +61,20 @@ def _api(configfiles: Sequence[str], config: dict[str, Any] | None, workdir: Pat
 
 
 @contextlib.contextmanager
-def parsed_workflow(configfiles: Sequence[str] = (), config: dict[str, Any] | None = None,
-                    workdir: Path = REPO) -> Iterator[Any]:
+def parsed_workflow(
+    configfiles: Sequence[str] = (), config: dict[str, Any] | None = None, workdir: Path = REPO
+) -> Iterator[Any]:
     """The parsed `snakemake.workflow.Workflow` under the given config files (relative to the repository)."""
     with _api(configfiles, config, workdir) as wf_api:
         yield wf_api._workflow
 
 
-def dry_run(configfiles: Sequence[str] = (), targets: Iterable[str] | None = None,
-            config: dict[str, Any] | None = None, workdir: Path = REPO) -> None:
+def dry_run(
+    configfiles: Sequence[str] = (),
+    targets: Iterable[str] | None = None,
+    config: dict[str, Any] | None = None,
+    workdir: Path = REPO,
+) -> None:
     """Build the DAG for `targets` as `snakemake -n` would; raises when it cannot be built."""
     from snakemake.settings.types import DAGSettings
 
@@ -90,7 +95,7 @@ def rule_source(workflow: Any, rule: Any) -> str:
     start = workflow.linemaps[rule.snakefile][rule.lineno] - 1  # rule.lineno counts lines of the compiled code
     indent = len(lines[start]) - len(lines[start].lstrip())
     block = [lines[start]]
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if line.strip() and len(line) - len(line.lstrip()) <= indent and not line.lstrip().startswith("#"):
             break
         block.append(line)
@@ -104,7 +109,12 @@ def resources_table(configfiles: Sequence[str] = ()) -> str:
         for rule in sorted(workflow.rules, key=lambda r: (str(rule_env(r)), r.name)):
             if rule.name == "all":
                 continue
-            cells = [resource(rule, "_cores"), resource(rule, "mem_mb"), resource(rule, "runtime"), resource(rule, "gpu")]
+            cells = [
+                resource(rule, "_cores"),
+                resource(rule, "mem_mb"),
+                resource(rule, "runtime"),
+                resource(rule, "gpu"),
+            ]
             cells = ["(function)" if callable(c) else ("" if c is None else str(c)) for c in cells]
             lines.append(f"| {rule.name} | {rule_env(rule)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -28,8 +28,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix,
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix, dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
@@ -93,8 +94,14 @@ def sha256_json(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def write_table(df: pd.DataFrame, csv_path: str | os.PathLike[str], md_path: str | os.PathLike[str] | None = None,
-                caption: str = "", provenance: Mapping[str, Any] | None = None, floatfmt: str = ".3f") -> None:
+def write_table(
+    df: pd.DataFrame,
+    csv_path: str | os.PathLike[str],
+    md_path: str | os.PathLike[str] | None = None,
+    caption: str = "",
+    provenance: Mapping[str, Any] | None = None,
+    floatfmt: str = ".3f",
+) -> None:
     """Write a table as CSV (data, with ``#`` comment lines for caption and provenance) and Markdown.
 
     Read the CSV back with :func:`read_table`.
@@ -133,7 +140,7 @@ def read_table_provenance(csv_path: str | os.PathLike[str]) -> dict[str, Any]:
             if not line.startswith("#"):
                 break
             if line.startswith("# provenance: "):
-                return json.loads(line[len("# provenance: "):])
+                return json.loads(line[len("# provenance: ") :])
     return {}
 
 

@@ -27,7 +27,18 @@ import numpy as np
 
 #: The 12 standard leads in their conventional order.
 STANDARD_12: tuple[str, ...] = (
-    "I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6",
+    "I",
+    "II",
+    "III",
+    "aVR",
+    "aVL",
+    "aVF",
+    "V1",
+    "V2",
+    "V3",
+    "V4",
+    "V5",
+    "V6",
 )
 LIMB: tuple[str, ...] = STANDARD_12[:6]
 PRECORDIAL: tuple[str, ...] = STANDARD_12[6:]

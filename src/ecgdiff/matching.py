@@ -44,8 +44,13 @@ class MatchResult:
     acceptance: pd.Series
 
 
-def match_controls(cases: pd.DataFrame, candidates: pd.DataFrame, seed: int,
-                   bandwidth: float = BANDWIDTH_YEARS, patient_col: str = "patient_id") -> MatchResult:
+def match_controls(
+    cases: pd.DataFrame,
+    candidates: pd.DataFrame,
+    seed: int,
+    bandwidth: float = BANDWIDTH_YEARS,
+    patient_col: str = "patient_id",
+) -> MatchResult:
     """Sample distinct control patients whose age-by-sex distribution matches ``cases``.
 
     Args:

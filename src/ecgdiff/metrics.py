@@ -124,8 +124,13 @@ def mahalanobis(x: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> float:
     return float(np.sqrt(np.sum(proj**2 / w[keep])))
 
 
-def rescaled_mahalanobis(true: np.ndarray, samples: np.ndarray, covariance_method: str = "ledoit_wolf",
-                         squared: bool = False, level: float = CHI2_LEVEL) -> np.ndarray:
+def rescaled_mahalanobis(
+    true: np.ndarray,
+    samples: np.ndarray,
+    covariance_method: str = "ledoit_wolf",
+    squared: bool = False,
+    level: float = CHI2_LEVEL,
+) -> np.ndarray:
     """Rescaled Mahalanobis distance of each lead of ``true [L, T]`` from ``samples [n, L, T]``: ``[L]``.
 
     Per lead: ``d / chi2.ppf(level, T)`` (paper) or ``d^2 / chi2.ppf(level, T)`` with ``squared=True``.
@@ -134,8 +139,9 @@ def rescaled_mahalanobis(true: np.ndarray, samples: np.ndarray, covariance_metho
     true = np.asarray(true, dtype=np.float64)
     samples = np.asarray(samples, dtype=np.float64)
     if true.ndim != 2 or samples.ndim != 3 or samples.shape[1:] != true.shape:
-        raise ValueError(f"rescaled_mahalanobis: need true [L, T] and samples [n, L, T], got {true.shape}, "
-                         f"{samples.shape}")
+        raise ValueError(
+            f"rescaled_mahalanobis: need true [L, T] and samples [n, L, T], got {true.shape}, {samples.shape}"
+        )
     q = chi2_quantile(true.shape[1], level)
     out = np.empty(true.shape[0])
     for lead in range(true.shape[0]):

@@ -24,8 +24,13 @@ def code_version() -> str:
     """``git describe --always --dirty`` of the source tree when it is a git checkout, else the package version."""
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=here,
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         if out.returncode == 0 and out.stdout.strip():
             return f"{__version__}+git.{out.stdout.strip()}"
     except (OSError, subprocess.SubprocessError):
@@ -38,8 +43,9 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return sha256_json(dict(config))[:16]
 
 
-def make(config: Mapping[str, Any], data_hash: str | None = None, seed: int | None = None,
-         **extra: Any) -> dict[str, Any]:
+def make(
+    config: Mapping[str, Any], data_hash: str | None = None, seed: int | None = None, **extra: Any
+) -> dict[str, Any]:
     """Provenance of an output produced under ``config`` from data with manifest hash ``data_hash``."""
     import numpy
     import torch
@@ -51,7 +57,7 @@ def make(config: Mapping[str, Any], data_hash: str | None = None, seed: int | No
         "data_hash": data_hash,
         "seed": seed if seed is not None else config.get("seed"),
         "code_version": code_version(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
         "numpy": numpy.__version__,
         "torch": torch.__version__,

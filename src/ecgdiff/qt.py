@@ -81,13 +81,20 @@ def spatial_velocity(beat: np.ndarray, smoothing: float = 1.0) -> np.ndarray:
     return np.sqrt(np.sum(np.gradient(beat, axis=-1) ** 2, axis=0))
 
 
-def qrs_bounds(beat: np.ndarray, r_index: int, fs: float, threshold: float = 0.05, run_ms: float = 12.0,
-               search_ms: float = 160.0, smoothing: float = 1.0) -> tuple[float, float]:
+def qrs_bounds(
+    beat: np.ndarray,
+    r_index: int,
+    fs: float,
+    threshold: float = 0.05,
+    run_ms: float = 12.0,
+    search_ms: float = 160.0,
+    smoothing: float = 1.0,
+) -> tuple[float, float]:
     """QRS onset and offset (sample indices) of ``beat [L, T]`` with its R peak at ``r_index``."""
     v = spatial_velocity(beat, smoothing)
     n = v.size
     half = int(round(0.1 * fs))
-    vmax = v[max(0, r_index - half):min(n, r_index + half + 1)].max()
+    vmax = v[max(0, r_index - half) : min(n, r_index + half + 1)].max()
     if not vmax > 0:
         raise QTError("flat beat: no QRS")
     low = v < threshold * vmax
@@ -95,11 +102,11 @@ def qrs_bounds(beat: np.ndarray, r_index: int, fs: float, threshold: float = 0.0
     reach = int(round(search_ms * fs / 1000.0))
     onset = offset = None
     for i in range(r_index, max(run - 1, r_index - reach) - 1, -1):
-        if low[i - run + 1:i + 1].all():
+        if low[i - run + 1 : i + 1].all():
             onset = i
             break
     for i in range(r_index, min(n - run, r_index + reach) + 1):
-        if low[i:i + run].all():
+        if low[i : i + run].all():
             offset = i
             break
     if onset is None or offset is None:
@@ -116,8 +123,16 @@ def isoelectric_level(signal: np.ndarray, q_onset: float, fs: float, window_ms: 
     return float(np.median(np.asarray(signal)[start:end]))
 
 
-def t_end_tangent(signal: np.ndarray, start: int, fs: float, baseline: float = 0.0, stop: int | None = None,
-                  limb_ms: float = 200.0, smoothing: float = 1.5, min_t_amplitude: float = 0.02) -> tuple[float, int]:
+def t_end_tangent(
+    signal: np.ndarray,
+    start: int,
+    fs: float,
+    baseline: float = 0.0,
+    stop: int | None = None,
+    limb_ms: float = 200.0,
+    smoothing: float = 1.5,
+    min_t_amplitude: float = 0.02,
+) -> tuple[float, int]:
     """T end by the tangent method on one lead; returns ``(t_end, t_peak)`` in samples.
 
     Args:
@@ -166,9 +181,16 @@ def t_wave_lead(beat: np.ndarray, q_onset: float, qrs_offset: float, fs: float, 
     return int(np.argmax(amps))
 
 
-def measure_qt(beat: np.ndarray, r_index: int, fs: float, q_onset: float | None = None,
-               qrs_offset: float | None = None, lead: int | None = None, st_ms: float = 40.0,
-               **tangent_options: float) -> QTMeasurement:
+def measure_qt(
+    beat: np.ndarray,
+    r_index: int,
+    fs: float,
+    q_onset: float | None = None,
+    qrs_offset: float | None = None,
+    lead: int | None = None,
+    st_ms: float = 40.0,
+    **tangent_options: float,
+) -> QTMeasurement:
     """Measure the QT interval of ``beat [L, T]`` (R peak at ``r_index``).
 
     ``q_onset``/``qrs_offset`` default to :func:`qrs_bounds` of this beat; pass the observed beat's values
@@ -216,18 +238,19 @@ def _fit_affine(f: np.ndarray, qt: np.ndarray) -> dict[str, float]:
 
 def _power_law(p: float, offset: bool) -> tuple[Callable, Callable]:
     if offset:
-        return (lambda rr, qt: _fit_affine(rr**p, qt),
-                lambda c, rr: c["qtc0"] * np.asarray(rr) ** p + c["qtc1"])
-    return (lambda rr, qt: _fit_through_origin(rr**p, qt),
-            lambda c, rr: c["qtc"] * np.asarray(rr) ** p)
+        return (lambda rr, qt: _fit_affine(rr**p, qt), lambda c, rr: c["qtc0"] * np.asarray(rr) ** p + c["qtc1"])
+    return (lambda rr, qt: _fit_through_origin(rr**p, qt), lambda c, rr: c["qtc"] * np.asarray(rr) ** p)
 
 
 FRAMINGHAM_SLOPE: float = 0.154
 
 QT_LAWS: dict[str, QTLaw] = {
-    "framingham": QTLaw("Framingham", "QT = QTc + 0.154(1 - RR)",
-                        lambda rr, qt: {"qtc": float(np.mean(qt - FRAMINGHAM_SLOPE * (1 - rr)))},
-                        lambda c, rr: c["qtc"] + FRAMINGHAM_SLOPE * (1 - np.asarray(rr))),
+    "framingham": QTLaw(
+        "Framingham",
+        "QT = QTc + 0.154(1 - RR)",
+        lambda rr, qt: {"qtc": float(np.mean(qt - FRAMINGHAM_SLOPE * (1 - rr)))},
+        lambda c, rr: c["qtc"] + FRAMINGHAM_SLOPE * (1 - np.asarray(rr)),
+    ),
     "bazett": QTLaw("Bazett", "QT = QTc RR^(1/2)", *_power_law(0.5, False)),
     "bazett_offset": QTLaw("Bazett with offset", "QT = QTc0 RR^(1/2) + QTc1", *_power_law(0.5, True)),
     "fridericia": QTLaw("Fridericia", "QT = QTc RR^(1/3)", *_power_law(1 / 3, False)),

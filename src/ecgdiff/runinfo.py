@@ -26,14 +26,32 @@ from .provenance import code_version, config_hash, make
 
 # Distributions recorded for every environment (PyPI names; requirements.txt pins them).
 PACKAGES: tuple[str, ...] = (
-    "torch", "numpy", "scipy", "pandas", "pyarrow", "wfdb", "neurokit2", "POT", "tslearn",
-    "matplotlib", "scikit-learn", "PyYAML", "jsonschema", "requests", "tqdm",
+    "torch",
+    "numpy",
+    "scipy",
+    "pandas",
+    "pyarrow",
+    "wfdb",
+    "neurokit2",
+    "POT",
+    "tslearn",
+    "matplotlib",
+    "scikit-learn",
+    "PyYAML",
+    "jsonschema",
+    "requests",
+    "tqdm",
 )
 
 # Scheduler and device variables that say where a job ran (absent ones are left out).
 JOB_VARIABLES: tuple[str, ...] = (
-    "SLURM_JOB_ID", "SLURM_JOB_PARTITION", "SLURM_JOB_NODELIST", "SLURM_CPUS_PER_TASK",
-    "SLURM_GPUS_ON_NODE", "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES",
+    "SLURM_JOB_ID",
+    "SLURM_JOB_PARTITION",
+    "SLURM_JOB_NODELIST",
+    "SLURM_CPUS_PER_TASK",
+    "SLURM_GPUS_ON_NODE",
+    "SLURM_JOB_GPUS",
+    "CUDA_VISIBLE_DEVICES",
 )
 
 
@@ -108,33 +126,59 @@ def software_table(records: Sequence[Mapping[str, Any]], snakemake_version: str 
 
     def cell(r: Mapping[str, Any], item: str) -> str:
         if item.startswith("package "):
-            v = r["packages"].get(item[len("package "):])
+            v = r["packages"].get(item[len("package ") :])
             return "not installed" if v is None else str(v)
         if item.startswith("job "):
-            return str(r.get("job", {}).get(item[len("job "):], ""))
+            return str(r.get("job", {}).get(item[len("job ") :], ""))
         value = {
-            "python": r["python"], "ecgdiff": r["ecgdiff"], "torch CUDA build": r["torch_cuda"] or "none (CPU build)",
-            "CUDA available": "yes" if r["cuda_available"] else "no", "GPUs": ", ".join(r["gpus"]) or "none",
-            "host": r["host"], "platform": r["platform"], "executable": r["executable"],
+            "python": r["python"],
+            "ecgdiff": r["ecgdiff"],
+            "torch CUDA build": r["torch_cuda"] or "none (CPU build)",
+            "CUDA available": "yes" if r["cuda_available"] else "no",
+            "GPUs": ", ".join(r["gpus"]) or "none",
+            "host": r["host"],
+            "platform": r["platform"],
+            "executable": r["executable"],
         }[item]
         return str(value)
 
     table = pd.DataFrame({"item": items, **{g: [cell(r, i) for i in items] for g, r in zip(groups, records)}})
     if snakemake_version is not None:
-        table = pd.concat([pd.DataFrame([{"item": "snakemake (the workflow engine)", **{g: snakemake_version for g in groups}}]),
-                           table], ignore_index=True)
+        table = pd.concat(
+            [
+                pd.DataFrame([{"item": "snakemake (the workflow engine)", **{g: snakemake_version for g in groups}}]),
+                table,
+            ],
+            ignore_index=True,
+        )
     return table
 
 
-def write_run_info(config: Mapping[str, Any], record_paths: Sequence[str | os.PathLike[str]],
-                   config_csv: str, config_md: str, software_csv: str, software_md: str,
-                   snakemake_version: str | None = None) -> None:
+def write_run_info(
+    config: Mapping[str, Any],
+    record_paths: Sequence[str | os.PathLike[str]],
+    config_csv: str,
+    config_md: str,
+    software_csv: str,
+    software_md: str,
+    snakemake_version: str | None = None,
+) -> None:
     """Write the configuration table and the software table of a run (CSV + Markdown, with provenance)."""
     prov = make(config)
     cfg = config_table(config)
-    write_table(cfg, config_csv, config_md, provenance=prov,
-                caption=f"Resolved configuration of run {config.get('run')} (config hash {config_hash(config)}, "
-                        f"ecgdiff {__version__}).")
+    write_table(
+        cfg,
+        config_csv,
+        config_md,
+        provenance=prov,
+        caption=f"Resolved configuration of run {config.get('run')} (config hash {config_hash(config)}, "
+        f"ecgdiff {__version__}).",
+    )
     records = [read_json(p) for p in record_paths]
-    write_table(software_table(records, snakemake_version), software_csv, software_md, provenance=prov,
-                caption="Software of each rule group's environment, recorded from inside one of its jobs.")
+    write_table(
+        software_table(records, snakemake_version),
+        software_csv,
+        software_md,
+        provenance=prov,
+        caption="Software of each rule group's environment, recorded from inside one of its jobs.",
+    )

@@ -43,8 +43,9 @@ def log_to(path: str) -> None:
     import logging
     import sys
 
-    logging.basicConfig(filename=path, level=logging.INFO, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        filename=path, level=logging.INFO, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.captureWarnings(True)
 
     def hook(*exc):  # type: ignore[no-untyped-def]

@@ -10,15 +10,24 @@ from ecgdiff.data import dataset
 from ecgdiff.leads import PAPER_9
 
 
-def synthetic_beats(n_patients: int, beats_per_patient: int = 4, seed: int = 0, length: int = 176, before: int = 48,
-                    fs: float = 250.0, mi_fraction: float = 0.0):
+def synthetic_beats(
+    n_patients: int,
+    beats_per_patient: int = 4,
+    seed: int = 0,
+    length: int = 176,
+    before: int = 48,
+    fs: float = 250.0,
+    mi_fraction: float = 0.0,
+):
     """Sum-of-Gaussians beats (P, Q, R, S, T per lead) whose T wave depends on sex, age and RR.
 
     Returns ``beats [N, 9, T]`` normalised by their QRS maximum and a metadata table in the beat-database format.
     """
     rng = np.random.default_rng(seed)
     t_ms = (np.arange(length) - before) / fs * 1000.0
-    base = rng.normal(size=(len(PAPER_9), 5)) * np.array([0.15, 0.2, 1.0, 0.4, 0.35]) + np.array([0.1, -0.1, 0.8, -0.2, 0.3])
+    base = rng.normal(size=(len(PAPER_9), 5)) * np.array([0.15, 0.2, 1.0, 0.4, 0.35]) + np.array(
+        [0.1, -0.1, 0.8, -0.2, 0.3]
+    )
     rows, beats = [], []
     for p in range(n_patients):
         age, sex = rng.uniform(20, 85), rng.choice(["M", "F"])
@@ -38,8 +47,18 @@ def synthetic_beats(n_patients: int, beats_per_patient: int = 4, seed: int = 0, 
             qrs = np.abs(t_ms) <= 60
             x = x / np.abs(x[:, qrs]).max(axis=1, keepdims=True)
             beats.append(x)
-            rows.append({"patient_id": f"p{p:04d}", "record_id": f"r{p:04d}", "source": "synthetic", "age": age,
-                         "sex": sex, "rr_ms": rr, "label": "mi" if mi else "healthy", "r_index": 100 + b * 200})
+            rows.append(
+                {
+                    "patient_id": f"p{p:04d}",
+                    "record_id": f"r{p:04d}",
+                    "source": "synthetic",
+                    "age": age,
+                    "sex": sex,
+                    "rr_ms": rr,
+                    "label": "mi" if mi else "healthy",
+                    "r_index": 100 + b * 200,
+                }
+            )
     meta = pd.DataFrame(rows)
     meta.insert(0, "beat_id", np.arange(len(meta)))
     return np.stack(beats).astype(np.float32), meta
@@ -53,8 +72,8 @@ def make_database(folder, n_patients: int = 40, beats_per_patient: int = 4, seed
     patients = patients[rng.permutation(len(patients))]
     n_tr, n_cv = int(0.7 * len(patients)), int(0.15 * len(patients))
     split = {p: "train" for p in patients[:n_tr]}
-    split.update({p: "cv" for p in patients[n_tr:n_tr + n_cv]})
-    split.update({p: "test" for p in patients[n_tr + n_cv:]})
+    split.update({p: "cv" for p in patients[n_tr : n_tr + n_cv]})
+    split.update({p: "test" for p in patients[n_tr + n_cv :]})
     meta["split"] = [split.get(p, "mi") for p in meta["patient_id"]]
     splits = meta[["patient_id", "split"]].drop_duplicates().reset_index(drop=True)
     rejects = pd.DataFrame(columns=list(dataset.REJECT_COLUMNS))

@@ -54,8 +54,7 @@ def test_prior_network_uncertainty_is_larger_out_of_distribution(beat_db):
     assert hist[-1]["mse"] < hist[0]["mse"]
     u_train = ens.uncertainty(x_train)
     rng = np.random.default_rng(0)
-    ood = {"noise": rng.normal(size=x_train.shape).astype(np.float32),
-           "inverted": -x_train}
+    ood = {"noise": rng.normal(size=x_train.shape).astype(np.float32), "inverted": -x_train}
     for name, x in ood.items():
         assert np.median(ens.uncertainty(x)) > 1.5 * np.median(u_train), name
     t = summarise({"train": u_train, "noise": ens.uncertainty(ood["noise"])})

@@ -81,6 +81,7 @@ def test_training_sigmas_follow_the_lognormal_law():
     assert s.log().mean().item() == pytest.approx(schedule.P_MEAN, abs=0.01)
     assert s.log().std().item() == pytest.approx(schedule.P_STD, abs=0.01)
     q = schedule.stratified_training_sigmas(4).log()
-    torch.testing.assert_close(q, schedule.P_MEAN + schedule.P_STD * torch.tensor([-1.15035, -0.31864, 0.31864, 1.15035]),
-                               atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        q, schedule.P_MEAN + schedule.P_STD * torch.tensor([-1.15035, -0.31864, 0.31864, 1.15035]), atol=1e-4, rtol=0
+    )
     assert math.isclose(float(schedule.stratified_training_sigmas(1)[0]), math.exp(schedule.P_MEAN), rel_tol=1e-6)

@@ -54,8 +54,15 @@ def test_from_the_reference_distribution_the_bias_is_small():
 def test_a_wrong_step_coefficient_fails_the_check(monkeypatch):
     # (v_next/v)^2 instead of sqrt((v_next^2 - s^2)/v^2) at eta = 0: the sampler collapses the variance
     monkeypatch.setattr(schedule, "ddim_coefficient", lambda v, v_next, s: (v_next / v) ** 2 if v > 0 else 0.0)
-    x = ve_sample(gaussian_denoiser, (N, 1, 4), 400, eta=0.0, generator=torch.Generator().manual_seed(1),
-                  dtype=torch.float64, x_init=exact_start(0))
+    x = ve_sample(
+        gaussian_denoiser,
+        (N, 1, 4),
+        400,
+        eta=0.0,
+        generator=torch.Generator().manual_seed(1),
+        dtype=torch.float64,
+        x_init=exact_start(0),
+    )
     with pytest.raises(AssertionError):
         check_moments(x)
 

@@ -5,17 +5,18 @@ import pytest
 import torch
 
 from ecgdiff.diffusion import conditioning
+from ecgdiff.diffusion.networks.beat_unet import UNetConfig
 from ecgdiff.diffusion.precond import edm_loss
 from ecgdiff.diffusion.prior import load_prior
 from ecgdiff.diffusion.train import TrainConfig, Trainer, load_training_data, save_prior
-from ecgdiff.diffusion.networks.beat_unet import UNetConfig
 
 TINY = UNetConfig(channels=8, num_blocks=1, attn_levels=[0], dropout=0.1)
 
 
 def _cfg(**kw):
-    base = dict(steps=6, batch_size=8, lr=2e-3, ema=0.9, checkpoint_every=100, cv_every=3, cv_sigmas=2,
-                log_every=100, seed=5)
+    base = dict(
+        steps=6, batch_size=8, lr=2e-3, ema=0.9, checkpoint_every=100, cv_every=3, cv_sigmas=2, log_every=100, seed=5
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -46,9 +47,9 @@ def test_kill_and_resume_equals_a_straight_run(beat_db, tmp_path):
     straight = Trainer(data, TINY, _cfg(), tmp_path / "a", device="cpu")
     straight.run()
     killed = Trainer(data, TINY, _cfg(checkpoint_every=2), tmp_path / "b", device="cpu")
-    killed.run(stop_at_step=4)          # the "kill": the checkpoint of step 4 is what survives
+    killed.run(stop_at_step=4)  # the "kill": the checkpoint of step 4 is what survives
     assert killed.step == 4
-    torch.manual_seed(12345)            # the new process starts with other global RNG state
+    torch.manual_seed(12345)  # the new process starts with other global RNG state
     resumed = Trainer(data, TINY, _cfg(checkpoint_every=2), tmp_path / "b", device="cpu")
     assert resumed.try_resume() and resumed.step == 4
     resumed.run()
@@ -102,8 +103,8 @@ def test_denoiser_batching_is_patient_major_repeat_interleave(trained_prior):
     sigma = torch.full((3 * n,), 0.8)
     out = prior.denoiser(cond)(x, sigma)
     for p in range(3):
-        one = prior.denoiser(cond[p])(x[p * n:(p + 1) * n], 0.8)
-        torch.testing.assert_close(out[p * n:(p + 1) * n], one)
+        one = prior.denoiser(cond[p])(x[p * n : (p + 1) * n], 0.8)
+        torch.testing.assert_close(out[p * n : (p + 1) * n], one)
     # a patient-minor layout would give another answer
     wrong = prior.denoiser(cond.repeat(n, 1))(x, sigma)
     assert (wrong - out).abs().max() > 1e-4

@@ -16,9 +16,14 @@ def _randomise_output(net):
                 p.normal_(0, 0.1)
 
 
-@pytest.mark.parametrize("kw", [dict(channels=16, num_blocks=1, attn_levels=[]),
-                                dict(channels=16, num_blocks=2, channel_mult=[1, 2], attn_levels=[1]),
-                                dict(channels=32, num_blocks=1, channel_mult=[1, 1, 2], attn_levels=[0, 2])])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(channels=16, num_blocks=1, attn_levels=[]),
+        dict(channels=16, num_blocks=2, channel_mult=[1, 2], attn_levels=[1]),
+        dict(channels=32, num_blocks=1, channel_mult=[1, 1, 2], attn_levels=[0, 2]),
+    ],
+)
 def test_shapes(kw):
     net = UNet1D(UNetConfig(leads=9, length=176, **kw))
     x = torch.randn(3, 9, 176)

@@ -20,9 +20,18 @@ def test_train_and_evaluate(beat_db, tmp_path):
     paths = {}
     for variant in ("conditional", "unconditional"):
         p = tmp_path / f"prior_{variant}.pt"
-        train_prior(beat_db.path, variant, MODEL, TRAIN, p, tmp_path / "ckpt" / variant,
-                    (tmp_path / f"loss_{variant}.csv", tmp_path / f"loss_{variant}.md"),
-                    (tmp_path / f"loss_{variant}.png", tmp_path / f"loss_{variant}.pdf"), CONFIG, device="cpu")
+        train_prior(
+            beat_db.path,
+            variant,
+            MODEL,
+            TRAIN,
+            p,
+            tmp_path / "ckpt" / variant,
+            (tmp_path / f"loss_{variant}.csv", tmp_path / f"loss_{variant}.md"),
+            (tmp_path / f"loss_{variant}.png", tmp_path / f"loss_{variant}.pdf"),
+            CONFIG,
+            device="cpu",
+        )
         paths[variant] = p
         hist = read_table(tmp_path / f"loss_{variant}.csv")
         assert list(hist["step"]) == [2, 4] and np.isfinite(hist["cv_loss"]).all()
@@ -31,25 +40,53 @@ def test_train_and_evaluate(beat_db, tmp_path):
         assert (tmp_path / "ckpt" / variant / "last.pt").exists()
     assert load_prior(paths["unconditional"], "cpu").conditional is False
 
-    t = run_emd_figure(paths["conditional"], paths["unconditional"], beat_db.path,
-                       {"steps": [2, 3], "noise_std": 0.1, "max_train_batches": None, "seed": 0}, SAMPLER,
-                       (tmp_path / "f2.csv", tmp_path / "f2.md"), (tmp_path / "f2.png", tmp_path / "f2.pdf"), CONFIG,
-                       device="cpu")
+    t = run_emd_figure(
+        paths["conditional"],
+        paths["unconditional"],
+        beat_db.path,
+        {"steps": [2, 3], "noise_std": 0.1, "max_train_batches": None, "seed": 0},
+        SAMPLER,
+        (tmp_path / "f2.csv", tmp_path / "f2.md"),
+        (tmp_path / "f2.png", tmp_path / "f2.pdf"),
+        CONFIG,
+        device="cpu",
+    )
     assert set(t["model"]) == {"test", "noisy_test", "conditional", "unconditional"}
     assert (t["emd"] > 0).all() and len(t) == 3 + 2 * 2 * 2
     # noise raises the distance of the test set to the training set
     ref = t[t["target"] == "train"].set_index("model")["emd"]
     assert ref["noisy_test"] > ref["test"]
 
-    u = run_uncertainty_figure(paths["conditional"], beat_db.path,
-                               {"pairs": 1, "repr_dim": 8, "channels": 4, "stages": 2, "hidden": 16, "epochs": 1,
-                                "batch_size": 32, "steps": 3, "seed": 0}, SAMPLER,
-                               (tmp_path / "f3.csv", tmp_path / "f3.md"), (tmp_path / "f3.png", tmp_path / "f3.pdf"),
-                               CONFIG, device="cpu")
+    u = run_uncertainty_figure(
+        paths["conditional"],
+        beat_db.path,
+        {
+            "pairs": 1,
+            "repr_dim": 8,
+            "channels": 4,
+            "stages": 2,
+            "hidden": 16,
+            "epochs": 1,
+            "batch_size": 32,
+            "steps": 3,
+            "seed": 0,
+        },
+        SAMPLER,
+        (tmp_path / "f3.csv", tmp_path / "f3.md"),
+        (tmp_path / "f3.png", tmp_path / "f3.pdf"),
+        CONFIG,
+        device="cpu",
+    )
     assert list(u["group"]) == ["train", "test", "generated", "mi"]
 
-    gen = run_generated_beats_figure(paths["conditional"], beat_db.path,
-                                     {"n_patients": 2, "n_samples": 2, "steps": 3, "seed": 0}, SAMPLER,
-                                     (tmp_path / "f14.png", tmp_path / "f14.pdf"), CONFIG, device="cpu")
+    gen = run_generated_beats_figure(
+        paths["conditional"],
+        beat_db.path,
+        {"n_patients": 2, "n_samples": 2, "steps": 3, "seed": 0},
+        SAMPLER,
+        (tmp_path / "f14.png", tmp_path / "f14.pdf"),
+        CONFIG,
+        device="cpu",
+    )
     assert gen.shape == (2, 2, 9, 176) and np.isfinite(gen).all()
     assert (tmp_path / "f14.png").stat().st_size > 0

@@ -17,17 +17,25 @@ import pandas as pd
 import torch
 from scipy.optimize import minimize
 
-from ecgdiff.data import dataset
 from ecgdiff import leads
+from ecgdiff.data import dataset
 
 
 class GaussianBeatPrior:
     conditional = True
     device = torch.device("cpu")
 
-    def __init__(self, length: int = 32, fs: float = 250.0, r_index: int = 8, ell: float = 3.0, amp: float = 0.3,
-                 floor: float = 0.05, mean_fn: Callable[[np.ndarray], np.ndarray] | None = None,
-                 structured: bool = True):
+    def __init__(
+        self,
+        length: int = 32,
+        fs: float = 250.0,
+        r_index: int = 8,
+        ell: float = 3.0,
+        amp: float = 0.3,
+        floor: float = 0.05,
+        mean_fn: Callable[[np.ndarray], np.ndarray] | None = None,
+        structured: bool = True,
+    ):
         self.leads = leads.PAPER_9
         self.fs, self.r_index, self.length = fs, r_index, length
         L, T = len(self.leads), length
@@ -108,14 +116,18 @@ class ExactPosterior:
             base = a @ self.prior.cov @ a.T
             r = y[p] - a @ mu[p]
 
-            def nll(log_s):
+            def nll(log_s, base=base, r=r):
                 s2 = np.exp(2 * log_s)[obs.groups]
                 c = np.linalg.cholesky(base + np.diag(s2))
                 z = np.linalg.solve(c, r)
                 return 0.5 * z @ z + np.log(np.diag(c)).sum()
 
-            res = minimize(nll, np.full(obs.n_groups, np.log(0.1)), method="L-BFGS-B",
-                           bounds=[(np.log(self.min_sigma), np.log(10.0))] * obs.n_groups)
+            res = minimize(
+                nll,
+                np.full(obs.n_groups, np.log(0.1)),
+                method="L-BFGS-B",
+                bounds=[(np.log(self.min_sigma), np.log(10.0))] * obs.n_groups,
+            )
             out[p] = np.exp(res.x)
         self.calls.append({"kind": "estimate", "P": len(y)})
         return out
@@ -134,8 +146,9 @@ class ExactPosterior:
                 m, v = mu[p].copy(), np.full(mu.shape[1], f2)
                 m[idx] = (s2 * mu[p, idx] + f2 * y[p]) / (f2 + s2)
                 v[idx] = f2 * s2 / (f2 + s2)
-                out[p] = (m + np.sqrt(v) * rng.standard_normal((n_samples, len(m)))).reshape(n_samples,
-                                                                                              *self.prior.shape)
+                out[p] = (m + np.sqrt(v) * rng.standard_normal((n_samples, len(m)))).reshape(
+                    n_samples, *self.prior.shape
+                )
             return out
         for p in range(P):
             m, c = self.prior.posterior(mu[p], obs.dense(p), y[p], np.maximum(sigma[p], self.min_sigma))
@@ -146,8 +159,13 @@ class ExactPosterior:
         return out
 
 
-def make_db(folder, prior: GaussianBeatPrior, counts: dict[str, int], seed: int = 0,
-            modify: Callable[[str, np.ndarray, np.random.Generator], np.ndarray] | None = None) -> dataset.BeatDatabase:
+def make_db(
+    folder,
+    prior: GaussianBeatPrior,
+    counts: dict[str, int],
+    seed: int = 0,
+    modify: Callable[[str, np.ndarray, np.random.Generator], np.ndarray] | None = None,
+) -> dataset.BeatDatabase:
     """A beat database of prior draws: ``counts[split]`` patients with two beats each (ages, sexes, RR random).
 
     ``modify(split, beats, rng)`` may alter the beats of a split (e.g. add ST elevation to the MI set).
@@ -166,19 +184,40 @@ def make_db(folder, prior: GaussianBeatPrior, counts: dict[str, int], seed: int 
         if modify is not None:
             b = modify(split, b, rng)
         beats.append(b)
-        metas.append(pd.DataFrame({"patient_id": pid, "record_id": [f"r/{p}" for p in pid], "source": "test",
-                                   "age": age, "sex": sex, "rr_ms": rr,
-                                   "label": "mi" if split == "mi" else "healthy", "split": split,
-                                   "r_index": 100}))
+        metas.append(
+            pd.DataFrame(
+                {
+                    "patient_id": pid,
+                    "record_id": [f"r/{p}" for p in pid],
+                    "source": "test",
+                    "age": age,
+                    "sex": sex,
+                    "rr_ms": rr,
+                    "label": "mi" if split == "mi" else "healthy",
+                    "split": split,
+                    "r_index": 100,
+                }
+            )
+        )
     meta = pd.concat(metas, ignore_index=True)
     meta.insert(0, "beat_id", np.arange(len(meta)))
     for lead in prior.leads:
         meta[f"scale_{lead}"] = rng.uniform(0.4, 2.0, len(meta))
     splits = meta[["patient_id", "split"]].drop_duplicates()
-    manifest = {"leads": list(prior.leads), "fs": prior.fs, "before": prior.r_index,
-                "after": prior.length - prior.r_index}
-    dataset.save(folder, np.concatenate(beats).astype(np.float32), meta,
-                 pd.DataFrame(columns=["record_id", "beat_index", "stage", "reason"]), splits, manifest)
+    manifest = {
+        "leads": list(prior.leads),
+        "fs": prior.fs,
+        "before": prior.r_index,
+        "after": prior.length - prior.r_index,
+    }
+    dataset.save(
+        folder,
+        np.concatenate(beats).astype(np.float32),
+        meta,
+        pd.DataFrame(columns=["record_id", "beat_index", "stage", "reason"]),
+        splits,
+        manifest,
+    )
     return dataset.load(folder)
 
 

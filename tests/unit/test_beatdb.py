@@ -7,16 +7,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgdiff.data import beatdb, dataset
 from ecgdiff import leads as L
+from ecgdiff.data import beatdb, dataset
 from ecgdiff.data import synthetic as S
 from ecgdiff.data.beats import BeatParams
 from ecgdiff.data.records import Record, RecordError
 
 CFG = S.SyntheticConfig(n_patients=8, abnormal_fraction=0.25, duration_s=8, fs=250, seed=1)
-CONFIG = {"run": "test", "label": "TEST", "seed": 0, "leads": list(L.PAPER_9),
-          "data": {"source": "synthetic", "synthetic": dataclasses.asdict(CFG), "beats": {},
-                   "split": {"seed": 0, "fractions": {"train": 0.5, "cv": 0.25, "test": 0.25}}}}
+CONFIG = {
+    "run": "test",
+    "label": "TEST",
+    "seed": 0,
+    "leads": list(L.PAPER_9),
+    "data": {
+        "source": "synthetic",
+        "synthetic": dataclasses.asdict(CFG),
+        "beats": {},
+        "split": {"seed": 0, "fractions": {"train": 0.5, "cv": 0.25, "test": 0.25}},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +44,13 @@ def test_extract_all_turns_bad_records_into_rejects(cohort):
         dataclasses.replace(g, record_id="x/noage", patient_id="x/noage", age=float("nan")),
         dataclasses.replace(g, record_id="x/flat", patient_id="x/flat", signal=np.zeros_like(g.signal)),
         dataclasses.replace(g, record_id="x/short", patient_id="x/short", signal=g.signal[:, :200]),
-        dataclasses.replace(g, record_id="x/noV3", patient_id="x/noV3", signal=g.signal[[0, 1, 6, 7, 9, 10, 11]],
-                            leads=("I", "II", "V1", "V2", "V4", "V5", "V6")),
+        dataclasses.replace(
+            g,
+            record_id="x/noV3",
+            patient_id="x/noV3",
+            signal=g.signal[[0, 1, 6, 7, 9, 10, 11]],
+            leads=("I", "II", "V1", "V2", "V4", "V5", "V6"),
+        ),
         dataclasses.replace(g, record_id="x/nan", patient_id="x/nan", signal=np.full_like(g.signal, np.nan)),
     ]
     kept, rejects, n_seen = beatdb.extract_all(bad + good, L.PAPER_9, BeatParams(), threads=1)
@@ -54,8 +68,13 @@ def test_extract_all_turns_bad_records_into_rejects(cohort):
 
 def test_patient_labels():
     rec = lambda pid: Record(pid, pid, "t", 250.0, np.zeros((1, 10)), ("I",))  # noqa: E731
-    kept = [(rec("a"), "healthy", None), (rec("a"), "mi", None), (rec("b"), "healthy", None),
-            (rec("c"), "healthy", None), (rec("c"), "af", None)]
+    kept = [
+        (rec("a"), "healthy", None),
+        (rec("a"), "mi", None),
+        (rec("b"), "healthy", None),
+        (rec("c"), "healthy", None),
+        (rec("c"), "af", None),
+    ]
     pl = beatdb.patient_labels(kept).set_index("patient_id")["label"].to_dict()
     assert pl == {"a": "mi", "b": "healthy", "c": "other"}
 
@@ -84,7 +103,7 @@ def test_build_writes_a_loadable_database(cohort, tmp_path):
     # beats: normalised during the QRS, RR positive, R at index 48
     start, stop = db.manifest["qrs_window_samples"]
     assert (start, stop) == (-15, 16)
-    qrs = np.abs(np.asarray(db.beats)[..., 48 + start: 48 + stop]).max(axis=-1)
+    qrs = np.abs(np.asarray(db.beats)[..., 48 + start : 48 + stop]).max(axis=-1)
     np.testing.assert_allclose(qrs, 1.0, rtol=1e-6)
     assert (db.meta["rr_ms"] > 250).all() and (db.meta["rr_ms"] < 2000).all()
     assert man["n_records_seen"] == 8 and man["rejected_records_by_stage"].get("read") == 1

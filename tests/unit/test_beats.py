@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ecgdiff.data import beats as B
 from ecgdiff import leads as L
+from ecgdiff.data import beats as B
 from ecgdiff.data.records import Record, RecordError
 
 P = B.BeatParams()
@@ -85,8 +85,14 @@ def known_record(fs=500.0, duration=10.0, r_times=None, leads=L.BASIS, amps=None
     n = int(duration * fs)
     t = np.arange(n) / fs
     if amps is None:
-        amps = np.column_stack([rng.uniform(-0.3, -0.05, 8), rng.uniform(0.6, 1.4, 8),
-                                rng.uniform(-0.5, -0.1, 8), rng.uniform(0.15, 0.4, 8)])
+        amps = np.column_stack(
+            [
+                rng.uniform(-0.3, -0.05, 8),
+                rng.uniform(0.6, 1.4, 8),
+                rng.uniform(-0.5, -0.1, 8),
+                rng.uniform(0.15, 0.4, 8),
+            ]
+        )
         amps[2, 1] = -0.4  # V1: mostly negative QRS
     basis = np.zeros((8, n))
     for r in r_times:
@@ -165,15 +171,15 @@ def test_normalisation_qrs_max_abs_is_one():
     rec, _ = known_record(leads=L.STANDARD_12)
     out = B.extract_beats(rec, L.PAPER_9, P)
     lo, hi = P.qrs_window
-    qrs = out.beats[..., 48 + lo: 48 + hi + 1]
+    qrs = out.beats[..., 48 + lo : 48 + hi + 1]
     np.testing.assert_allclose(np.abs(qrs).max(axis=-1), 1.0, rtol=1e-6)
     assert np.all(out.scales > 0)
 
 
 def test_normalise_ignores_waves_outside_the_qrs_window():
     w = np.zeros((1, 1, 176))
-    w[0, 0, 48] = -0.5   # QRS
-    w[0, 0, 120] = 2.0   # a tall T wave
+    w[0, 0, 48] = -0.5  # QRS
+    w[0, 0, 120] = 2.0  # a tall T wave
     beats, scales = B.normalise(w, 48, (-15, 15))
     assert scales[0, 0] == 0.5
     assert beats[0, 0, 48] == -1.0 and beats[0, 0, 120] == 4.0
@@ -181,8 +187,8 @@ def test_normalise_ignores_waves_outside_the_qrs_window():
 
 # ----------------------------------------------------------------------------- leads
 def test_lead_set_is_derived_from_recorded_leads():
-    rec8, _ = known_record(leads=L.BASIS)          # only I, II, V1-V6 recorded
-    rec12, _ = known_record(leads=L.STANDARD_12)   # the same heart, all twelve leads
+    rec8, _ = known_record(leads=L.BASIS)  # only I, II, V1-V6 recorded
+    rec12, _ = known_record(leads=L.STANDARD_12)  # the same heart, all twelve leads
     a = B.extract_beats(rec8, L.PAPER_9, P)
     b = B.extract_beats(rec12, L.PAPER_9, P)
     np.testing.assert_array_equal(a.r_index, b.r_index)
@@ -218,7 +224,7 @@ def test_orient_follows_the_typical_beat_not_the_largest():
     t = np.arange(int(10 * fs)) / fs
     pc = np.zeros_like(t)
     for k, r in enumerate(np.arange(0.5, 9.5, 0.8)):
-        amp = 3.0 if k in (3, 7) else -1.0   # two large positive ectopic beats, ten negative normal ones
+        amp = 3.0 if k in (3, 7) else -1.0  # two large positive ectopic beats, ten negative normal ones
         pc += amp * np.exp(-0.5 * ((t - r) / 0.012) ** 2)
     out = B.orient(pc, fs)
     np.testing.assert_array_equal(out, -pc)
@@ -231,7 +237,7 @@ def test_segmented_pca_resists_an_artefact_episode():
     t = np.arange(n) / fs
     qrs = sum(np.exp(-0.5 * ((t - r) / 0.012) ** 2) for r in np.arange(0.5, 200, 0.8))
     x = np.stack([qrs, 0.3 * qrs]) + 0.01 * rng.normal(size=(2, n))
-    x[1, int(20 * fs): int(40 * fs)] += 20.0 * rng.normal(size=int(20 * fs))  # 20 s of artefact in lead 1
+    x[1, int(20 * fs) : int(40 * fs)] += 20.0 * rng.normal(size=int(20 * fs))  # 20 s of artefact in lead 1
     whole = B.first_principal_component(x)
     seg = B.first_principal_component(x, int(10 * fs))
     clean = slice(int(100 * fs), int(110 * fs))
@@ -239,8 +245,9 @@ def test_segmented_pca_resists_an_artefact_episode():
     assert corr(seg) > 0.99 > corr(whole)
     # a record of at most two segments gets the plain principal component
     short = x[:, : int(15 * fs)]
-    np.testing.assert_allclose(np.abs(B.first_principal_component(short, int(10 * fs))),
-                               np.abs(B.first_principal_component(short)))
+    np.testing.assert_allclose(
+        np.abs(B.first_principal_component(short, int(10 * fs))), np.abs(B.first_principal_component(short))
+    )
 
 
 def test_reject_shallow_drops_p_or_t_wave_detections():
@@ -248,7 +255,7 @@ def test_reject_shallow_drops_p_or_t_wave_detections():
     t = np.arange(int(10 * fs)) / fs
     r = np.arange(0.5, 9.5, 0.8)
     sig = sum(np.exp(-0.5 * ((t - c) / 0.012) ** 2) for c in r)
-    sig += 0.5 * np.exp(-0.5 * ((t - 4.9) / 0.05) ** 2)   # a broad T-like wave between two beats
+    sig += 0.5 * np.exp(-0.5 * ((t - 4.9) / 0.05) ** 2)  # a broad T-like wave between two beats
     peaks = np.sort(np.concatenate([np.round(r * fs), [round(4.9 * fs)]]).astype(int))
     kept = B.reject_shallow(sig, peaks, fs, 0.3, 15)
     np.testing.assert_array_equal(kept, np.round(r * fs).astype(int))
@@ -259,16 +266,16 @@ def test_search_back_recovers_a_missed_ventricular_run_and_not_t_waves():
     fs = 250.0
     t = np.arange(int(16 * fs)) / fs
     sinus = np.concatenate([np.arange(0.5, 5.0, 0.8), np.arange(8.0, 10.5, 0.8), np.arange(12.8, 15.5, 0.8)])
-    vt = 4.9 + 0.4 * np.arange(1, 7)                          # six wide, downward beats every 0.4 s
+    vt = 4.9 + 0.4 * np.arange(1, 7)  # six wide, downward beats every 0.4 s
     # sinus beats every 0.8 s, the ventricular run from 5.3 to 7.3 s, a 2.4-s pause from 10.4 s
     sig = sum(np.exp(-0.5 * ((t - c) / 0.012) ** 2) for c in sinus)
     sig -= sum(2.5 * np.exp(-0.5 * ((t - c) / 0.03) ** 2) for c in vt)
-    sig += 0.5 * np.exp(-0.5 * ((t - 10.75) / 0.05) ** 2)    # a T wave inside the pause
-    detected = np.round(sinus * fs).astype(int)             # what the detector saw: no ventricular beat
+    sig += 0.5 * np.exp(-0.5 * ((t - 10.75) / 0.05) ** 2)  # a T wave inside the pause
+    detected = np.round(sinus * fs).astype(int)  # what the detector saw: no ventricular beat
     found = B.search_back(sig, detected, fs, gap_ratio=1.5, min_ratio=0.6, refractory_s=0.25)
     added = np.setdiff1d(found, detected)
     assert len(added) == len(vt)
-    assert np.max(np.abs(added - np.round(vt * fs))) <= 2    # placed on the (negative) peak
+    assert np.max(np.abs(added - np.round(vt * fs))) <= 2  # placed on the (negative) peak
     np.testing.assert_array_equal(B.search_back(sig, detected, fs, gap_ratio=0.0), detected)
 
 

@@ -10,8 +10,14 @@ from ecgdiff.data import dataset_report as R
 def meta():
     rows = []
     # train: 3 patients (2 M, 1 F) with 2, 4 and 6 beats; test: 1 F patient with 5 beats; mi: 2 M with 10, 12
-    for pid, split, sex, age, n in [("a", "train", "M", 40, 2), ("b", "train", "M", 55, 4), ("c", "train", "F", 61, 6),
-                                    ("d", "test", "F", 33, 5), ("e", "mi", "M", 70, 10), ("f", "mi", "M", 66, 12)]:
+    for pid, split, sex, age, n in [
+        ("a", "train", "M", 40, 2),
+        ("b", "train", "M", 55, 4),
+        ("c", "train", "F", 61, 6),
+        ("d", "test", "F", 33, 5),
+        ("e", "mi", "M", 70, 10),
+        ("f", "mi", "M", 66, 12),
+    ]:
         rows += [{"patient_id": pid, "split": split, "sex": sex, "age": float(age)}] * n
     return pd.DataFrame(rows)
 
@@ -38,8 +44,9 @@ def test_write_table3_files(tmp_path):
     from ecgdiff.data.dataset import BeatDatabase
     from ecgdiff.io import read_table, read_table_provenance
 
-    db = BeatDatabase(beats=np.zeros((len(meta()), 1, 4), np.float32), meta=meta(),
-                      manifest={"source": "test", "data_hash": "abc"})
+    db = BeatDatabase(
+        beats=np.zeros((len(meta()), 1, 4), np.float32), meta=meta(), manifest={"source": "test", "data_hash": "abc"}
+    )
     prov = {"run": "t", "label": "TEST", "data_hash": "abc", "config_hash": "c", "seed": 0}
     R.write_table3(db, tmp_path / "t.csv", tmp_path / "t.md", prov)
     t = read_table(tmp_path / "t.csv").set_index("quantity")

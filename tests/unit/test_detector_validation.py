@@ -6,13 +6,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgdiff.validation import detector as D
 from ecgdiff.data.beats import BeatParams
+from ecgdiff.validation import detector as D
 
 
 def mirror() -> Path | None:
     """First existing of $ECGDIFF_PHYSIONET_MIRROR and <repo>/../shared/physionet."""
-    for c in (os.environ.get("ECGDIFF_PHYSIONET_MIRROR"), Path(__file__).resolve().parents[2] / ".." / "shared" / "physionet"):
+    for c in (
+        os.environ.get("ECGDIFF_PHYSIONET_MIRROR"),
+        Path(__file__).resolve().parents[2] / ".." / "shared" / "physionet",
+    ):
         if c and Path(c).is_dir():
             return Path(c).resolve()
     return None
@@ -65,13 +68,44 @@ def test_median_offset_and_alignment():
 def test_summary_pools_beats():
     import pandas as pd
 
-    rows = pd.DataFrame([
-        {"database": "x", "record": "1", "n_reference": 10, "n_detected": 10, "tp": 9, "fn": 1, "fp": 1,
-         "sensitivity": 0.9, "ppv": 0.9, "offset_ms": 2.0, "tp_aligned": 9, "fn_aligned": 1, "fp_aligned": 1,
-         "sensitivity_aligned": 0.9, "ppv_aligned": 0.9},
-        {"database": "x", "record": "2", "n_reference": 90, "n_detected": 90, "tp": 90, "fn": 0, "fp": 0,
-         "sensitivity": 1.0, "ppv": 1.0, "offset_ms": -4.0, "tp_aligned": 90, "fn_aligned": 0, "fp_aligned": 0,
-         "sensitivity_aligned": 1.0, "ppv_aligned": 1.0}])
+    rows = pd.DataFrame(
+        [
+            {
+                "database": "x",
+                "record": "1",
+                "n_reference": 10,
+                "n_detected": 10,
+                "tp": 9,
+                "fn": 1,
+                "fp": 1,
+                "sensitivity": 0.9,
+                "ppv": 0.9,
+                "offset_ms": 2.0,
+                "tp_aligned": 9,
+                "fn_aligned": 1,
+                "fp_aligned": 1,
+                "sensitivity_aligned": 0.9,
+                "ppv_aligned": 0.9,
+            },
+            {
+                "database": "x",
+                "record": "2",
+                "n_reference": 90,
+                "n_detected": 90,
+                "tp": 90,
+                "fn": 0,
+                "fp": 0,
+                "sensitivity": 1.0,
+                "ppv": 1.0,
+                "offset_ms": -4.0,
+                "tp_aligned": 90,
+                "fn_aligned": 0,
+                "fp_aligned": 0,
+                "sensitivity_aligned": 1.0,
+                "ppv_aligned": 1.0,
+            },
+        ]
+    )
     s = D.summarise(rows).iloc[0]
     assert s["sensitivity_pct"] == pytest.approx(99.0) and s["ppv_pct"] == pytest.approx(99.0)
     assert s["records_below_99pct"] == 1 and s["median_abs_offset_ms"] == pytest.approx(3.0)

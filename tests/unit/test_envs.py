@@ -76,8 +76,9 @@ def test_environment_file_shape(path):
     assert set(env) == {"name", "channels", "dependencies"}, f"{path.name}: keys {sorted(env)}"
     assert env["name"] == f"ecgdiff-{path.stem}"
     assert env["channels"] == CHANNELS, f"{path.name}: channels must be exactly {CHANNELS} (no defaults channel)"
-    assert all(isinstance(d, str) for d in env["dependencies"]), \
+    assert all(isinstance(d, str) for d in env["dependencies"]), (
         f"{path.name}: a pip section; every package comes from conda-forge (the package itself from post-deploy)"
+    )
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
@@ -99,7 +100,9 @@ def test_pins_agree_with_requirements(path):
             continue
         pypi = norm(PYPI_NAME.get(name, name))
         assert pypi in pins, f"{path.name}: {name} (PyPI {pypi}) is not in requirements.txt"
-        assert version == f"=={pins[pypi]}", f"{path.name}: {name} {version} but requirements.txt has {pypi}=={pins[pypi]}"
+        assert version == f"=={pins[pypi]}", (
+            f"{path.name}: {name} {version} but requirements.txt has {pypi}=={pins[pypi]}"
+        )
 
 
 @pytest.mark.parametrize("path", ENV_FILES, ids=lambda p: p.name)
@@ -146,8 +149,14 @@ def test_post_deploy_installs_the_package(path):
 def test_post_deploy_refuses_a_folder_without_the_package(tmp_path):
     import subprocess
 
-    done = subprocess.run(["bash", str(ENVS / "data.post-deploy.sh")], cwd=tmp_path, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin"}, timeout=30)
+    done = subprocess.run(
+        ["bash", str(ENVS / "data.post-deploy.sh")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=30,
+    )
     assert done.returncode == 1 and "ecgdiff not found" in done.stderr
 
 
@@ -155,7 +164,7 @@ def test_strict_parser_rejects_malformed_specs():
     """The check above would catch these (so it is not vacuous)."""
     rattler = pytest.importorskip("rattler")
     for bad in ("pytorch=2.13.0=cuda*", "numpy 2.4.6", "numpy==2.4.6==x y"):
-        with pytest.raises(Exception):
+        with pytest.raises(Exception):  # noqa: B017  (rattler raises its own parse error types)
             rattler.MatchSpec(bad, strict=True)
     assert not EXACT_VERSION.match(str(rattler.MatchSpec("numpy=2.4", strict=True).version))
     assert not EXACT_VERSION.match(str(rattler.MatchSpec("numpy>=2.4", strict=True).version))
@@ -181,29 +190,50 @@ def test_post_deploy_installs_the_package_into_the_active_environment(tmp_path):
     stand-in for the conda environment: a venv that sees this interpreter's packages after its own (as
     conda would provide them) and has the setuptools the environment files pin."""
     import os
-    import subprocess
-
     import site
+    import subprocess
     import sysconfig
 
     env_dir = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", str(env_dir)], check=True, timeout=120)
-    env_site = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              capture_output=True, text=True, check=True).stdout.strip()
+    env_site = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()}
     (Path(env_site) / "outer-packages.pth").write_text("\n".join(sorted(outer)) + "\n")  # torch, numpy, ... as conda's
     (setuptools,) = [s for s in specs(load(ENVS / "data.yaml")) if s.startswith("setuptools")]
-    pip = subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", setuptools],
-                         capture_output=True, text=True, timeout=300)
+    pip = subprocess.run(
+        [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", setuptools],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert pip.returncode == 0, pip.stdout + pip.stderr
     path = f"{env_dir / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    done = subprocess.run(["bash", str(ENVS / "data.post-deploy.sh")], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "PATH": path, "VIRTUAL_ENV": str(env_dir)}, timeout=300)
+    done = subprocess.run(
+        ["bash", str(ENVS / "data.post-deploy.sh")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": path, "VIRTUAL_ENV": str(env_dir)},
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "ecgdiff 0.1.0 torch" in done.stdout
-    where = subprocess.run([str(env_dir / "bin" / "python"), "-c",
-                            "import importlib.metadata as m, ecgdiff; "
-                            "print(m.distribution('ecgdiff')._path); print(ecgdiff.__file__)"],
-                           capture_output=True, text=True, check=True, timeout=120, cwd=tmp_path).stdout.split()
+    where = subprocess.run(
+        [
+            str(env_dir / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m, ecgdiff; print(m.distribution('ecgdiff')._path); print(ecgdiff.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        cwd=tmp_path,
+    ).stdout.split()
     assert where[0].startswith(str(env_dir)), f"ecgdiff's metadata is not in the environment: {where[0]}"
     assert Path(where[1]).resolve().is_relative_to(REPO / "src"), f"not an editable install of {REPO}: {where[1]}"

@@ -7,8 +7,15 @@ from ecgdiff.inverse import Linear, Mask, available, default_options, get_sample
 from ecgdiff.inverse.gmm import posterior, random_beatlike_gmm
 
 NAMES = ["mcgdiff", "dps", "pgdm", "ddnm", "diffpir", "reddiff", "mgps"]
-FAST = {"mcgdiff": {"particles": 4, "steps": 8}, "dps": {"steps": 8}, "pgdm": {"steps": 8}, "ddnm": {"steps": 8},
-        "diffpir": {"steps": 8}, "reddiff": {"steps": 8}, "mgps": {"steps": 8, "grad_steps": 2}}
+FAST = {
+    "mcgdiff": {"particles": 4, "steps": 8},
+    "dps": {"steps": 8},
+    "pgdm": {"steps": 8},
+    "ddnm": {"steps": 8},
+    "diffpir": {"steps": 8},
+    "reddiff": {"steps": 8},
+    "mgps": {"steps": 8, "grad_steps": 2},
+}
 
 
 def test_registry_and_options():
@@ -82,8 +89,10 @@ def test_gmm_denoiser_is_exact_for_one_gaussian():
     C = prior.covariance(0)
     x = torch.randn(4, 10, generator=g, dtype=torch.float64)
     s = 0.7
-    exact = prior.means[0] + (C @ torch.linalg.solve(C + s * s * torch.eye(10, dtype=torch.float64),
-                                                        (x - prior.means[0]).T)).T
+    exact = (
+        prior.means[0]
+        + (C @ torch.linalg.solve(C + s * s * torch.eye(10, dtype=torch.float64), (x - prior.means[0]).T)).T
+    )
     assert torch.allclose(prior(x.reshape(4, 2, 5), torch.full((4,), s)).reshape(4, 10), exact, atol=1e-10)
 
 
@@ -104,8 +113,9 @@ def test_exact_posterior_of_one_gaussian():
 def test_cuda(name):
     prior, op, g = _problem()
     y = op.forward(prior.sample(1, g).float())[0].cuda()
-    x = get_sampler(name, **FAST[name]).sample(prior.to("cuda"), y, op, 0.1, 5,
-                                               generator=torch.Generator(device="cuda").manual_seed(0))
+    x = get_sampler(name, **FAST[name]).sample(
+        prior.to("cuda"), y, op, 0.1, 5, generator=torch.Generator(device="cuda").manual_seed(0)
+    )
     assert x.device.type == "cuda" and x.shape == (5, 2, 6)
 
 

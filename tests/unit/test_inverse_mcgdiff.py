@@ -14,7 +14,7 @@ def test_inserted_levels_and_padding():
     std = torch.tensor([[0.5, 0.5, 0.0], [0.05, 2.0, 1.0]], dtype=torch.float64)
     valid = torch.tensor([[True, True, False], [True, True, True]])
     g = patient_levels(base, std, valid, "insert", 16)
-    assert g[0].tolist() == [80.0, 10.0, 1.0, 0.5, 0.1, 0.1, 0.0]          # padded by repeating the last level
+    assert g[0].tolist() == [80.0, 10.0, 1.0, 0.5, 0.1, 0.1, 0.0]  # padded by repeating the last level
     assert g[1].tolist() == [80.0, 10.0, 2.0, 1.0, 0.1, 0.05, 0.0]
     assert patient_levels(base, std, valid, "snap", 16)[0].tolist() == [80.0, 10.0, 1.0, 0.1, 0.0]
     many = torch.linspace(0.01, 0.5, 40, dtype=torch.float64)[None]
@@ -36,8 +36,9 @@ def test_error_falls_as_particles_grow():
     ref = reference(prob, 400, seed=0)
     sw = []
     for m in (1, 4, 32):
-        x = get_sampler("mcgdiff", particles=m).sample(prob.prior, prob.y, prob.operator, prob.sigma_y, 400,
-                                                         generator=torch.Generator().manual_seed(2))
+        x = get_sampler("mcgdiff", particles=m).sample(
+            prob.prior, prob.y, prob.operator, prob.sigma_y, 400, generator=torch.Generator().manual_seed(2)
+        )
         sw.append(score(x, ref)["sw"])
     assert sw[0] > sw[1] > sw[2], sw
     assert sw[2] < 0.5 * sw[0], sw
@@ -50,7 +51,8 @@ def test_inserted_levels_beat_snapping():
     out = {}
     for levels in ("insert", "snap"):
         x = get_sampler("mcgdiff", particles=16, levels=levels).sample(
-            prob.prior, prob.y, prob.operator, prob.sigma_y, 400, generator=torch.Generator().manual_seed(3))
+            prob.prior, prob.y, prob.operator, prob.sigma_y, 400, generator=torch.Generator().manual_seed(3)
+        )
         out[levels] = score(x, ref)["sw"]
     assert out["insert"] < out["snap"], out
 
@@ -101,6 +103,6 @@ def test_denoiser_called_patient_major_with_per_patient_levels():
     for s in seen:
         assert s.shape == (3 * 5 * 2,)
         per_patient = s.reshape(3, 10)
-        assert (per_patient == per_patient[:, :1]).all()          # one level per patient, repeated B times
-    assert any(not torch.equal(s[:10], s[10:20]) for s in seen)   # patients follow their own grids
+        assert (per_patient == per_patient[:, :1]).all()  # one level per patient, repeated B times
+    assert any(not torch.equal(s[:10], s[10:20]) for s in seen)  # patients follow their own grids
     assert isinstance(DenoiserCall(den, (1, 4)), DenoiserCall)

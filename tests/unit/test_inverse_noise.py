@@ -15,7 +15,7 @@ def _denoising_problem(seed, stds, shape=(3, 48)):
     x = prior.sample(1, g)[0]
     noise = stds[op.groups(0)].double() * torch.randn(op.m, generator=g, dtype=torch.float64)
     y = (op.forward(x[None])[0] + noise).float()
-    realised = noise.reshape(shape).pow(2).mean(1).sqrt().float()     # the per-lead stds actually drawn
+    realised = noise.reshape(shape).pow(2).mean(1).sqrt().float()  # the per-lead stds actually drawn
     return prior, op, y, realised
 
 
@@ -26,8 +26,20 @@ def test_recovers_per_lead_noise(method, steps, tol):
     true = torch.tensor([0.05, 0.15, 0.3])
     prior, op, y, realised = _denoising_problem(0, true)
     hist = []
-    est = estimate_noise_batch(prior, y[None], op, "lead", n_iter=10, init=1.0, runs=10, particles=30, steps=steps,
-                               method=method, history=hist, generator=torch.Generator().manual_seed(0))[0]
+    est = estimate_noise_batch(
+        prior,
+        y[None],
+        op,
+        "lead",
+        n_iter=10,
+        init=1.0,
+        runs=10,
+        particles=30,
+        steps=steps,
+        method=method,
+        history=hist,
+        generator=torch.Generator().manual_seed(0),
+    )[0]
     assert est.shape == (3,)
     assert len(hist) == 10 and (hist[0][0] < 1.0).all()
     mle = noise_mle(prior, op, y, op.groups(0)).float()
@@ -41,8 +53,9 @@ def test_recovers_per_lead_noise(method, steps, tol):
 def test_single_and_grouped_api():
     true = torch.tensor([0.1, 0.1, 0.1])
     prior, op, y, realised = _denoising_problem(1, true)
-    one = estimate_noise(prior, y, op, groups="all", n_iter=6, runs=5, particles=20,
-                         generator=torch.Generator().manual_seed(0))
+    one = estimate_noise(
+        prior, y, op, groups="all", n_iter=6, runs=5, particles=20, generator=torch.Generator().manual_seed(0)
+    )
     assert one.shape == (1,)
     assert abs(float(one[0]) - float(realised.pow(2).mean().sqrt())) < 0.03
 

@@ -48,8 +48,11 @@ def _run(name, opts, prob, y=None, seed=1):
     return sampler.sample(prob.prior, y, prob.operator, prob.sigma_y, N, generator=torch.Generator().manual_seed(seed))
 
 
-CASES = [pytest.param(name, key, id=f"{name}-{key}", marks=[pytest.mark.slow] if name == "mgps" else [])
-         for name, (_, keys, _, _) in TOL.items() for key in keys]
+CASES = [
+    pytest.param(name, key, id=f"{name}-{key}", marks=[pytest.mark.slow] if name == "mgps" else [])
+    for name, (_, keys, _, _) in TOL.items()
+    for key in keys
+]
 
 
 @pytest.mark.parametrize("name,key", CASES)

@@ -10,11 +10,11 @@ from ecgdiff import matching
 
 def cohort(seed=0):
     rng = np.random.default_rng(seed)
-    cases = pd.DataFrame({"age": np.r_[rng.normal(66, 8, 150), rng.normal(72, 7, 60)],
-                          "sex": ["M"] * 150 + ["F"] * 60})
+    cases = pd.DataFrame({"age": np.r_[rng.normal(66, 8, 150), rng.normal(72, 7, 60)], "sex": ["M"] * 150 + ["F"] * 60})
     n = 3000
-    cand = pd.DataFrame({"patient_id": [f"p{i}" for i in range(n)], "age": rng.uniform(18, 95, n),
-                         "sex": rng.choice(["M", "F"], n)})
+    cand = pd.DataFrame(
+        {"patient_id": [f"p{i}" for i in range(n)], "age": rng.uniform(18, 95, n), "sex": rng.choice(["M", "F"], n)}
+    )
     return cases, cand
 
 
@@ -30,8 +30,9 @@ def test_matched_controls_are_closer_than_random_and_distinct():
         matched = ctrl.loc[ctrl.sex == sex, "age"]
         d_match = wasserstein_distance(matched, target)
         pool = cand.loc[cand.sex == sex, "age"].to_numpy()
-        d_rand = np.mean([wasserstein_distance(rng.choice(pool, len(matched), replace=False), target)
-                          for _ in range(20)])
+        d_rand = np.mean(
+            [wasserstein_distance(rng.choice(pool, len(matched), replace=False), target) for _ in range(20)]
+        )
         assert d_match < 0.5 * d_rand, (sex, d_match, d_rand)
 
 

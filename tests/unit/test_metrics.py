@@ -76,8 +76,10 @@ def test_rescaled_mahalanobis_calibrated_for_a_gaussian_with_many_samples():
     sigma = a @ a.T + 0.1 * np.eye(t)
     chol = np.linalg.cholesky(sigma)
     samples = (chol @ rng.normal(size=(t, 20000))).T[:, None, :]
-    d2 = [metrics.rescaled_mahalanobis((chol @ rng.normal(size=t))[None], samples, "empirical", squared=True)[0]
-          for _ in range(200)]
+    d2 = [
+        metrics.rescaled_mahalanobis((chol @ rng.normal(size=t))[None], samples, "empirical", squared=True)[0]
+        for _ in range(200)
+    ]
     assert np.mean(d2) * metrics.chi2_quantile(t) == pytest.approx(t, rel=0.15)
 
 

@@ -13,7 +13,6 @@ import yaml
 from ecgdiff.data import physionet
 from ecgdiff.data.physionet import ChecksumError, DownloadError
 
-
 pytestmark = pytest.mark.network
 
 DB, VERSION = "ludb", "1.0.1"
@@ -140,8 +139,14 @@ def test_persistently_corrupt_file_fails_clearly(ludb_small, serve_folder, tmp_p
     expected = _sums(ludb_small)[rel]
     msg = str(err.value)
     assert rel in msg and expected in msg
-    actual = hashlib.sha256(b"".join([bytes([(ludb_small / DB / VERSION / rel).read_bytes()[0] ^ 0xFF]),
-                                      (ludb_small / DB / VERSION / rel).read_bytes()[1:]])).hexdigest()
+    actual = hashlib.sha256(
+        b"".join(
+            [
+                bytes([(ludb_small / DB / VERSION / rel).read_bytes()[0] ^ 0xFF]),
+                (ludb_small / DB / VERSION / rel).read_bytes()[1:],
+            ]
+        )
+    ).hexdigest()
     assert actual in msg
     assert len(server.requests_for(f"{DB}/{VERSION}/{rel}")) == 2
     assert not (dest / rel).exists() and not (dest / f"{rel}.part").exists()
@@ -195,8 +200,9 @@ def test_records_listing_when_there_is_no_sha256sums(ludb_small, serve_folder, t
     assert manifest["listing"] == "RECORDS" and manifest["verified"] is False
     for rec in LUDB_SMALL_RECORDS:
         for ext in ("hea", "dat", "i", "v5"):
-            assert (dest / "data" / f"{rec}.{ext}").read_bytes() == \
-                (served / DB / VERSION / "data" / f"{rec}.{ext}").read_bytes()
+            assert (dest / "data" / f"{rec}.{ext}").read_bytes() == (
+                served / DB / VERSION / "data" / f"{rec}.{ext}"
+            ).read_bytes()
     assert "data/2.v6" in manifest["missing_optional"]
     # a required file (header) absent is an error
     (served / DB / VERSION / "data" / "3.hea").unlink()
@@ -231,7 +237,10 @@ def test_verify_detects_a_changed_file(ludb_small, serve_folder, tmp_path):
 def test_parse_sha256sums_formats_and_unsafe_paths():
     h = "a" * 64
     assert physionet.parse_sha256sums(f"{h}  data/1.hea\n{h} *RECORDS\n\n{h} ./x.dat\n") == {
-        "data/1.hea": h, "RECORDS": h, "x.dat": h}
+        "data/1.hea": h,
+        "RECORDS": h,
+        "x.dat": h,
+    }
     with pytest.raises(DownloadError, match="unsafe"):
         physionet.parse_sha256sums(f"{h}  ../evil\n")
     with pytest.raises(DownloadError, match="unsafe"):
@@ -262,8 +271,10 @@ def test_catalogue_agrees_with_the_default_config():
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     versions = cfg["physionet"]["databases"]
     assert versions == {name: db.version for name, db in physionet.CATALOGUE.items()}
-    assert physionet.database_url("https://physionet.org/files/", "ludb", "1.0.1") == \
-        "https://physionet.org/files/ludb/1.0.1/"
+    assert (
+        physionet.database_url("https://physionet.org/files/", "ludb", "1.0.1")
+        == "https://physionet.org/files/ludb/1.0.1/"
+    )
     assert physionet.database_url("http://127.0.0.1:8000", "ludb", "1.0.1") == "http://127.0.0.1:8000/ludb/1.0.1/"
 
 

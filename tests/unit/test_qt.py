@@ -9,8 +9,9 @@ FS, N, R = 250.0, 176, 48
 Q_ON, QRS_OFF = 38.0, 60.0
 
 
-def piecewise_beat(t_end: float, t_amp: float = 0.3, t_peak: float | None = None,
-                   gains=(1.0, -0.6, 0.4), t_gains=(0.5, -1.0, 0.2)) -> np.ndarray:
+def piecewise_beat(
+    t_end: float, t_amp: float = 0.3, t_peak: float | None = None, gains=(1.0, -0.6, 0.4), t_gains=(0.5, -1.0, 0.2)
+) -> np.ndarray:
     """Beat [3, N]: piecewise-linear QRS (onset Q_ON, offset QRS_OFF) and a triangular T wave ending at t_end.
 
     The T wave's descending limb is a straight line that meets the baseline (0) exactly at ``t_end``
@@ -45,7 +46,7 @@ def test_tangent_on_gaussian_t_wave_is_mean_plus_two_sd():
 
 def test_qrs_bounds_on_piecewise_beat():
     on, off = qt.qrs_bounds(piecewise_beat(130.0), R, FS)
-    assert on == pytest.approx(Q_ON, abs=3)   # within 12 ms
+    assert on == pytest.approx(Q_ON, abs=3)  # within 12 ms
     assert off == pytest.approx(QRS_OFF, abs=3)
 
 

@@ -21,6 +21,6 @@ def test_measured_qt_tracks_the_simulated_qt(tmp_path):
     res = qt_validation.summary(df)
     assert res["measured"] >= 0.9 * res["patients"] >= 25
     assert res["qt_corr"] > 0.85
-    assert res["qt_sd_ms"] < 15           # spread of the error: under 4 samples at 250 Hz
-    assert abs(res["qt_bias_ms"]) < 30    # the simulator's QT is its T-wave placement, not a tangent end
+    assert res["qt_sd_ms"] < 15  # spread of the error: under 4 samples at 250 Hz
+    assert abs(res["qt_bias_ms"]) < 30  # the simulator's QT is its T-wave placement, not a tangent end
     assert np.isfinite(df["qrs_ms"]).sum() == res["measured"]

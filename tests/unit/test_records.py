@@ -46,15 +46,20 @@ def _mirror_records(cinc: Path, source: str) -> list[str]:
 
 # ---------------------------------------------------------------- LUDB (real files)
 
+
 def test_ludb_record_1(ludb):
     rec = next(read_source("ludb", ludb))
     assert isinstance(rec, Record)
     assert rec.record_id == rec.patient_id == "ludb/1" and rec.source == "ludb"
     assert rec.fs == 500 and rec.signal.shape == (12, 5000) and rec.leads == leads.STANDARD_12
     assert rec.age == 51 and rec.sex == "F"
-    assert rec.diagnoses == ("Rhythm: Sinus bradycardia", "Electric axis of the heart: left axis deviation",
-                             "Left ventricular hypertrophy", "Left ventricular overload",
-                             "Non-specific repolarization abnormalities: posterior wall")
+    assert rec.diagnoses == (
+        "Rhythm: Sinus bradycardia",
+        "Electric axis of the heart: left axis deviation",
+        "Left ventricular hypertrophy",
+        "Left ventricular overload",
+        "Non-specific repolarization abnormalities: posterior wall",
+    )
     # physical units: (digital - baseline) / gain, read straight from the .dat (format 16, 12 interleaved)
     digital = np.fromfile(ludb / "data" / "1.dat", dtype="<i2").reshape(5000, 12).T
     gain, base = 1716.0, 6.0  # 1.hea: "1.dat 16 1716(6)/mV ... i"
@@ -95,14 +100,18 @@ def test_parse_age_and_sex():
 
 # ---------------------------------------------------------------- CinC 2021 (real files)
 
-@pytest.mark.parametrize("source", ["cpsc_2018", "cpsc_2018_extra", "georgia", "chapman_shaoxing", "ningbo",
-                                    "ptb", "ptb-xl"])
+
+@pytest.mark.parametrize(
+    "source", ["cpsc_2018", "cpsc_2018_extra", "georgia", "chapman_shaoxing", "ningbo", "ptb", "ptb-xl"]
+)
 def test_cinc_every_source_reads(cinc, source):
-    items = list(read_source("cinc2021", cinc, {"sources": [source], "require_age_sex": False,
-                                                "flat_tol_mv": -1.0}))  # flat check off
+    items = list(
+        read_source("cinc2021", cinc, {"sources": [source], "require_age_sex": False, "flat_tol_mv": -1.0})
+    )  # flat check off
     names = _mirror_records(cinc, source)
-    assert [x.record_id for x in items] == [f"cinc2021/{source}/{n.rsplit('/', 1)[1]}" for n in
-                                            sorted(names, key=lambda n: (int(n.split('/')[2][1:]), n))]
+    assert [x.record_id for x in items] == [
+        f"cinc2021/{source}/{n.rsplit('/', 1)[1]}" for n in sorted(names, key=lambda n: (int(n.split("/")[2][1:]), n))
+    ]
     ok = [x for x in items if isinstance(x, Record)]
     assert len(ok) == len(items), [str(x) for x in items if isinstance(x, RecordError)]
     for rec in ok:
@@ -116,7 +125,7 @@ def test_cinc_signal_in_millivolts_from_matlab_file(cinc):
     raw = (cinc / "training/cpsc_2018/g1/A0001.mat").read_bytes()
     mtype, mrows, ncols, imagf, namlen = struct.unpack("<5i", raw[:20])
     assert (mrows, ncols) == (12, 7500)
-    digital = np.frombuffer(raw[20 + namlen:], dtype="<i2").reshape(ncols, mrows).T
+    digital = np.frombuffer(raw[20 + namlen :], dtype="<i2").reshape(ncols, mrows).T
     np.testing.assert_allclose(rec.signal, digital / 1000.0)  # "16+24 1000/mV", baseline 0
     assert rec.age == 74 and rec.sex == "M" and rec.diagnoses == ("59118001",)
 
@@ -124,7 +133,7 @@ def test_cinc_signal_in_millivolts_from_matlab_file(cinc):
 def test_georgia_record_line_quirk_is_read_without_touching_the_file(cinc):
     hea = cinc / "training/georgia/g1/E00271.hea"
     assert hea.read_text().split()[0] == "E00271.mat"  # the quirk: wfdb refuses this header as it is
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017  (whatever wfdb raises: it refuses the header)
         wfdb.rdheader(str(hea.with_suffix("")))
     before = hashlib.sha256(hea.read_bytes()).hexdigest()
     rec = read_wfdb_record(hea.with_suffix(""), "cinc2021/georgia/E00271")
@@ -154,8 +163,18 @@ def test_ptb_at_1000_hz_and_patient_groups(cinc):
     groups = {rid.rsplit("/", 1)[1]: rec.patient_id.rsplit("/", 1)[1] for rid, rec in items.items()}
     # consecutive records of equal age and sex: S0001-3 (81 F), S0004 (58 F), S0005 (63 M), S0006-7 (69 M),
     # S0008-10 (74 M)
-    assert groups == {"S0001": "S0001", "S0002": "S0001", "S0003": "S0001", "S0004": "S0004", "S0005": "S0005",
-                      "S0006": "S0006", "S0007": "S0006", "S0008": "S0008", "S0009": "S0008", "S0010": "S0008"}
+    assert groups == {
+        "S0001": "S0001",
+        "S0002": "S0001",
+        "S0003": "S0001",
+        "S0004": "S0004",
+        "S0005": "S0005",
+        "S0006": "S0006",
+        "S0007": "S0006",
+        "S0008": "S0008",
+        "S0009": "S0008",
+        "S0010": "S0008",
+    }
 
 
 def test_flat_leads_of_a_real_record_are_rejected(cinc):
@@ -167,9 +186,15 @@ def test_cinc_default_options_reject_exactly_the_problem_records(cinc):
     items = list(read_source("cinc2021", cinc, {"leads": leads.PAPER_9}))
     assert len(items) == 147
     rejected = sorted(x.record_id for x in items if isinstance(x, RecordError))
-    assert rejected == ["cinc2021/georgia/E00001", "cinc2021/georgia/E00002", "cinc2021/georgia/E00003",
-                        "cinc2021/ningbo/JS11438", "cinc2021/ningbo/JS45542", "cinc2021/ningbo/JS45544",
-                        "cinc2021/ningbo/JS45551"]
+    assert rejected == [
+        "cinc2021/georgia/E00001",
+        "cinc2021/georgia/E00002",
+        "cinc2021/georgia/E00003",
+        "cinc2021/ningbo/JS11438",
+        "cinc2021/ningbo/JS45542",
+        "cinc2021/ningbo/JS45544",
+        "cinc2021/ningbo/JS45551",
+    ]
 
 
 def test_source_options_are_validated(cinc, ludb, tmp_path):
@@ -187,12 +212,22 @@ def test_source_options_are_validated(cinc, ludb, tmp_path):
 
 # ---------------------------------------------------------------- bad records written by the tests
 
-def _ludb_like(folder: Path, name: str, x: np.ndarray, fs: float = 500, age: str = "50", sex: str = "M",
-               units: str = "mV") -> Path:
+
+def _ludb_like(
+    folder: Path, name: str, x: np.ndarray, fs: float = 500, age: str = "50", sex: str = "M", units: str = "mV"
+) -> Path:
     (folder / "data").mkdir(parents=True, exist_ok=True)
     comments = [f"<age>: {age}", f"<sex>: {sex}", "<diagnoses>:", "Rhythm: Sinus rhythm."]
-    wfdb.wrsamp(name, fs=fs, units=[units] * x.shape[1], sig_name=LUDB_LEADS[:x.shape[1]], p_signal=x,
-                fmt=["16"] * x.shape[1], comments=comments, write_dir=str(folder / "data"))
+    wfdb.wrsamp(
+        name,
+        fs=fs,
+        units=[units] * x.shape[1],
+        sig_name=LUDB_LEADS[: x.shape[1]],
+        p_signal=x,
+        fmt=["16"] * x.shape[1],
+        comments=comments,
+        write_dir=str(folder / "data"),
+    )
     with open(folder / "RECORDS", "a") as f:
         f.write(f"data/{name}\n")
     return folder / "data" / name
@@ -207,32 +242,32 @@ def _ecg(seed: int, n: int = 5000, leads_: int = 12) -> np.ndarray:
 @pytest.fixture
 def bad_ludb(tmp_path: Path) -> Path:
     root = tmp_path / "ludb"
-    _ludb_like(root, "1", _ecg(1))                               # good
-    p = _ludb_like(root, "2", _ecg(2))                           # truncated .dat
+    _ludb_like(root, "1", _ecg(1))  # good
+    p = _ludb_like(root, "2", _ecg(2))  # truncated .dat
     dat = p.with_suffix(".dat")
     dat.write_bytes(dat.read_bytes()[:50_000])
-    p = _ludb_like(root, "3", _ecg(3))                           # header says fewer samples than the data
+    p = _ludb_like(root, "3", _ecg(3))  # header says fewer samples than the data
     hea = p.with_suffix(".hea")
     hea.write_text(hea.read_text().replace("3 12 500 5000", "3 12 500 4000", 1))
-    p = _ludb_like(root, "4", _ecg(4))                           # header lists 11 of the 12 stored signals
+    p = _ludb_like(root, "4", _ecg(4))  # header lists 11 of the 12 stored signals
     lines = p.with_suffix(".hea").read_text().splitlines()
     lines[0] = lines[0].replace("4 12 ", "4 11 ", 1)
     p.with_suffix(".hea").write_text("\n".join(lines[:12] + lines[13:]) + "\n")
     x = _ecg(5)
     x[100:300, 7] = np.nan
-    _ludb_like(root, "5", x)                                     # NaN samples in V2
+    _ludb_like(root, "5", x)  # NaN samples in V2
     x = _ecg(6)
     x[:, 9] = 0.25
-    _ludb_like(root, "6", x)                                     # flat V4
-    _ludb_like(root, "7", _ecg(7), fs=200)                       # sampling rate below 250 Hz
-    _ludb_like(root, "8", _ecg(8), age="NaN")                    # missing age
-    _ludb_like(root, "9", _ecg(9), sex="Unknown")                # missing sex
-    p = _ludb_like(root, "10", _ecg(10))                         # unreadable header
+    _ludb_like(root, "6", x)  # flat V4
+    _ludb_like(root, "7", _ecg(7), fs=200)  # sampling rate below 250 Hz
+    _ludb_like(root, "8", _ecg(8), age="NaN")  # missing age
+    _ludb_like(root, "9", _ecg(9), sex="Unknown")  # missing sex
+    p = _ludb_like(root, "10", _ecg(10))  # unreadable header
     p.with_suffix(".hea").write_text("this is not a header\n")
-    p = _ludb_like(root, "11", _ecg(11))                         # signal file missing
+    p = _ludb_like(root, "11", _ecg(11))  # signal file missing
     p.with_suffix(".dat").unlink()
-    _ludb_like(root, "12", _ecg(12, leads_=3))                   # only i, ii, iii: no precordial leads
-    _ludb_like(root, "13", _ecg(13) * 1000, units="uV")          # good, in microvolts
+    _ludb_like(root, "12", _ecg(12, leads_=3))  # only i, ii, iii: no precordial leads
+    _ludb_like(root, "13", _ecg(13) * 1000, units="uV")  # good, in microvolts
     return root
 
 
@@ -283,8 +318,17 @@ def test_check_record_lead_sets():
     check_record(rec3, leads=("aVF", "V1"))
 
 
-def _write_cinc(folder: Path, name: str, digital: np.ndarray, fs: int = 500, age: str = "60", sex: str = "Male",
-                dx: str = "426783006", mat_dims: tuple[int, int] | None = None, quirk: bool = False) -> Path:
+def _write_cinc(
+    folder: Path,
+    name: str,
+    digital: np.ndarray,
+    fs: int = 500,
+    age: str = "60",
+    sex: str = "Male",
+    dx: str = "426783006",
+    mat_dims: tuple[int, int] | None = None,
+    quirk: bool = False,
+) -> Path:
     """A record in the Challenge 2021 layout: MATLAB v4 int16 matrix 'val' (12 x N) + WFDB header '16+24'."""
     folder.mkdir(parents=True, exist_ok=True)
     n_sig, n = digital.shape
@@ -303,13 +347,13 @@ def test_bad_cinc_records(tmp_path):
     g = root / "training" / "georgia" / "g1"
     rng = np.random.default_rng(0)
     d = lambda: (rng.normal(size=(12, 5000)) * 300).astype(np.int16)  # noqa: E731
-    _write_cinc(g, "E00001", d(), quirk=True)                    # good (quirky record line)
-    p = _write_cinc(g, "E00002", d())                            # truncated .mat
+    _write_cinc(g, "E00001", d(), quirk=True)  # good (quirky record line)
+    p = _write_cinc(g, "E00002", d())  # truncated .mat
     p.with_suffix(".mat").write_bytes(p.with_suffix(".mat").read_bytes()[:60_000])
-    _write_cinc(g, "E00003", d(), mat_dims=(12, 4000))           # MATLAB matrix size disagrees with the header
-    _write_cinc(g, "E00004", d(), age="NaN")                     # missing age
-    _write_cinc(g, "E00005", d(), fs=200)                        # too slow
-    _write_cinc(g, "E00006", d(), dx="164865005,59118001")       # good
+    _write_cinc(g, "E00003", d(), mat_dims=(12, 4000))  # MATLAB matrix size disagrees with the header
+    _write_cinc(g, "E00004", d(), age="NaN")  # missing age
+    _write_cinc(g, "E00005", d(), fs=200)  # too slow
+    _write_cinc(g, "E00006", d(), dx="164865005,59118001")  # good
     items = list(read_source("cinc2021", root, {"sources": ["georgia"]}))
     assert [x.record_id for x in items] == [f"cinc2021/georgia/E0000{i}" for i in range(1, 7)]
     by = _by_id(items)
@@ -331,8 +375,11 @@ def test_ptbxl_patient_ids_from_the_ptbxl_table(tmp_path):
     # ecg_id, patient_id, age, sex (PTB-XL: 0 male, 1 female); record 3's row disagrees with its header
     table.write_text("ecg_id,patient_id,age,sex\n1,15709.0,56.0,1\n2,15709.0,56.0,1\n3,20372.0,37.0,1\n")
     items = _by_id(read_source("cinc2021", root, {"sources": ["ptb-xl"], "ptbxl_database": str(table)}))
-    assert items["cinc2021/ptb-xl/HR00001"].patient_id == items["cinc2021/ptb-xl/HR00002"].patient_id \
+    assert (
+        items["cinc2021/ptb-xl/HR00001"].patient_id
+        == items["cinc2021/ptb-xl/HR00002"].patient_id
         == "cinc2021/ptb-xl/15709"
+    )
     assert items["cinc2021/ptb-xl/HR00003"].patient_id == "cinc2021/ptb-xl/HR00003"
     assert "disagrees" in items["cinc2021/ptb-xl/HR00003"].meta["patient_from"]
     plain = _by_id(read_source("cinc2021", root, {"sources": ["ptb-xl"]}))
@@ -340,6 +387,7 @@ def test_ptbxl_patient_ids_from_the_ptbxl_table(tmp_path):
 
 
 # ---------------------------------------------------------------- reference beats
+
 
 def test_mitdb_reference_beats(physionet_mirror):
     rec, beats = read_reference_beats(physionet_mirror / "mitdb" / "1.0.0", "100", "atr")

@@ -9,8 +9,12 @@ from ecgdiff.io import read_table, read_table_provenance
 
 
 def test_flatten_joins_nested_keys_and_keeps_lists_and_empty_sections_as_leaves():
-    config = {"run": "tiny", "data": {"synthetic": {"n_patients": 24}, "split": {"fractions": {"train": 0.8}}},
-              "leads": ["V1", "V2"], "prior": {}}
+    config = {
+        "run": "tiny",
+        "data": {"synthetic": {"n_patients": 24}, "split": {"fractions": {"train": 0.8}}},
+        "leads": ["V1", "V2"],
+        "prior": {},
+    }
     assert runinfo.flatten(config) == [
         ("run", '"tiny"'),
         ("data.synthetic.n_patients", "24"),
@@ -38,15 +42,25 @@ def test_environment_record_describes_this_interpreter(monkeypatch):
 
 
 def record(group, torch="2.13.0+cpu", job=None):
-    return {"group": group, "python": "3.11.7", "executable": f"/envs/{group}/bin/python", "platform": "Linux",
-            "host": "node1", "ecgdiff": "0.1.0", "packages": {"torch": torch, "POT": None},
-            "torch_cuda": None if "cpu" in torch else "12.9", "cuda_available": "cpu" not in torch,
-            "gpus": [] if "cpu" in torch else ["NVIDIA H100"], "job": job or {}}
+    return {
+        "group": group,
+        "python": "3.11.7",
+        "executable": f"/envs/{group}/bin/python",
+        "platform": "Linux",
+        "host": "node1",
+        "ecgdiff": "0.1.0",
+        "packages": {"torch": torch, "POT": None},
+        "torch_cuda": None if "cpu" in torch else "12.9",
+        "cuda_available": "cpu" not in torch,
+        "gpus": [] if "cpu" in torch else ["NVIDIA H100"],
+        "job": job or {},
+    }
 
 
 def test_software_table_has_one_column_per_environment():
-    table = runinfo.software_table([record("data"), record("train", "2.13.0", {"SLURM_JOB_PARTITION": "gpu"})],
-                                   snakemake_version="9.27.1")
+    table = runinfo.software_table(
+        [record("data"), record("train", "2.13.0", {"SLURM_JOB_PARTITION": "gpu"})], snakemake_version="9.27.1"
+    )
     rows = table.set_index("item")
     assert list(table.columns) == ["item", "data", "train"]
     assert rows.loc["snakemake (the workflow engine)", "data"] == "9.27.1"

@@ -14,8 +14,8 @@ from ecgdiff.data.records import Record, RecordError
 def test_closed_form_solves_neurokit2_ecgsyn_equation():
     """With neurokit2's multi-lead parameters, our exact solution equals a tight numerical solution of
     neurokit2's own ECGSYN derivative function."""
-    from scipy.integrate import solve_ivp
     from neurokit2.ecg.ecg_simulate import _ecg_simulate_derivsecgsyn as derivs
+    from scipy.integrate import solve_ivp
 
     fs, duration, hr = 250, 2, 60
     ours = S.neurokit_multileads(duration, fs, hr)
@@ -25,8 +25,14 @@ def test_closed_form_solves_neurokit2_ecgsyn_equation():
     t = np.arange(duration * fs) / fs
     rr = np.ones(20 * fs) * 60.0 / hr
     for lead in (0, 9):
-        sol = solve_ivp(lambda tt, x: derivs(tt, x, rr, ti, fs, S.NEUROKIT_GAMMA[lead] * ai, bi),
-                        (0, t[-1]), [1.0, 0.0, 0.04], t_eval=t, rtol=1e-7, atol=1e-9)
+        sol = solve_ivp(
+            lambda tt, x, lead=lead: derivs(tt, x, rr, ti, fs, S.NEUROKIT_GAMMA[lead] * ai, bi),
+            (0, t[-1]),
+            [1.0, 0.0, 0.04],
+            t_eval=t,
+            rtol=1e-7,
+            atol=1e-9,
+        )
         z = sol.y[2]
         z = (z - z.min()) * 1.6 / (z.max() - z.min()) - 0.4
         np.testing.assert_allclose(ours[lead], z, atol=1e-4)
@@ -36,8 +42,13 @@ def test_closed_form_solves_neurokit2_ecgsyn_equation():
 def test_neurokit2_public_output_agrees_within_its_integration_error(hr):
     import neurokit2 as nk
 
-    theirs = nk.ecg_simulate(duration=4, sampling_rate=500, heart_rate=hr, heart_rate_std=0, method="multileads",
-                             noise=0, random_state=0).to_numpy().T
+    theirs = (
+        nk.ecg_simulate(
+            duration=4, sampling_rate=500, heart_rate=hr, heart_rate_std=0, method="multileads", noise=0, random_state=0
+        )
+        .to_numpy()
+        .T
+    )
     ours = S.neurokit_multileads(4, 500, hr)
     # neurokit2 integrates with RK45 at rtol 1e-3: up to ~0.12 of its 1.6-mV range on these leads
     assert np.abs(theirs - ours).max() < 0.15
@@ -72,8 +83,8 @@ def test_labels_sizes_and_lead_laws():
     for p, sig, peaks in out:
         assert sig.shape == (12, 6 * 250)
         x = dict(zip(L.STANDARD_12, sig))
-        np.testing.assert_allclose(x["I"] + x["III"], x["II"], atol=1e-12)            # Einthoven
-        np.testing.assert_allclose(x["aVR"] + x["aVL"] + x["aVF"], 0.0, atol=1e-12)   # Goldberger
+        np.testing.assert_allclose(x["I"] + x["III"], x["II"], atol=1e-12)  # Einthoven
+        np.testing.assert_allclose(x["aVR"] + x["aVL"] + x["aVF"], 0.0, atol=1e-12)  # Goldberger
         assert p.sex in ("M", "F") and 18 <= p.age <= 92
         assert np.all(np.diff(peaks) > 0.25 * 250) and peaks.min() >= 0 and peaks.max() < sig.shape[1]
 
@@ -112,7 +123,7 @@ def test_t_wave_moves_with_the_preceding_rr():
         sig, peaks, qt = S.simulate_patient(p, params, 8.0, fs, rng)
         v4 = sig[L.STANDARD_12.index("V4")]
         r = peaks[3]
-        seg = v4[r + int(0.15 * fs): r + int(0.5 * fs)]
+        seg = v4[r + int(0.15 * fs) : r + int(0.5 * fs)]
         t_peaks.append((np.argmax(seg) + 0.15 * fs) / fs)
     # T-peak = onset + QT - 2.5 sd_T = QT (1 - 0.275) - 0.46 QRS; its difference scales with the QT difference
     qt_slow, qt_fast = 0.4 * np.cbrt(60 / 55.0), 0.4 * np.cbrt(60 / 100.0)
@@ -183,7 +194,8 @@ def test_parallel_writing_gives_identical_files(cohort_dir, tmp_path):
 
 def test_patients_do_not_depend_on_cohort_size():
     a = S.simulate_one(SMALL, 3, "healthy")
-    b = S.simulate_one(S.SyntheticConfig(n_patients=50, abnormal_fraction=0.25, duration_s=6, fs=250, seed=3),
-                       3, "healthy")
+    b = S.simulate_one(
+        S.SyntheticConfig(n_patients=50, abnormal_fraction=0.25, duration_s=6, fs=250, seed=3), 3, "healthy"
+    )
     assert a[0] == b[0]
     np.testing.assert_array_equal(a[1], b[1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from task_helpers import ExactPosterior, GaussianBeatPrior, exact_factory, make_db, qt_beat_mean
 
 from ecgdiff import io as eio
 from ecgdiff import leads, metrics
@@ -11,12 +12,14 @@ from ecgdiff.baselines import dower
 from ecgdiff.tasks import anomaly, common, denoising, missing_leads, particles, qt_rr
 from ecgdiff.tasks.posterior import LinearObservation
 
-from task_helpers import ExactPosterior, GaussianBeatPrior, exact_factory, make_db, qt_beat_mean
-
 
 def make_config(**tasks):
-    return {"run": "unit", "label": "UNIT TEST - analytic Gaussian prior", "seed": 3,
-            "tasks": {"shards": 2, "sampler": "mcgdiff", **tasks}}
+    return {
+        "run": "unit",
+        "label": "UNIT TEST - analytic Gaussian prior",
+        "seed": 3,
+        "tasks": {"shards": 2, "sampler": "mcgdiff", **tasks},
+    }
 
 
 def run_task(module, db, config, factory, tmp_path, outputs):
@@ -24,8 +27,11 @@ def run_task(module, db, config, factory, tmp_path, outputs):
     for shard in range(config["tasks"]["shards"]):
         arrays = module.run_shard(db, factory, config, shard, config["tasks"]["shards"])
         path = tmp_path / f"shard_{shard}.npz"
-        common.save_shard(path, arrays, {"task": module.TASK, "shard": shard, "n_shards": config["tasks"]["shards"],
-                                         "data_hash": db.data_hash})
+        common.save_shard(
+            path,
+            arrays,
+            {"task": module.TASK, "shard": shard, "n_shards": config["tasks"]["shards"], "data_hash": db.data_hash},
+        )
         paths.append(path)
     shards = common.load_shards(paths)
     outs = {k: str(tmp_path / v) for k, v in outputs.items()}
@@ -53,8 +59,11 @@ def test_shard_items_partition():
 
 
 def test_shard_roundtrip_and_checks(tmp_path):
-    common.save_shard(tmp_path / "a.npz", {"x": np.arange(3), "s": np.array(["p1", "p2", "p3"])},
-                      {"task": "denoising", "n_shards": 1, "data_hash": "h"})
+    common.save_shard(
+        tmp_path / "a.npz",
+        {"x": np.arange(3), "s": np.array(["p1", "p2", "p3"])},
+        {"task": "denoising", "n_shards": 1, "data_hash": "h"},
+    )
     (sh,) = common.load_shards([tmp_path / "a.npz"])
     assert sh.arrays["s"].tolist() == ["p1", "p2", "p3"]
     common.check_shards([sh], "denoising", "h")
@@ -111,11 +120,16 @@ class OracleNoise(ExactPosterior):
 def test_denoising_is_calibrated_under_the_exact_posterior(tmp_path):
     prior = GaussianBeatPrior(length=24)
     db = make_db(tmp_path / "db", prior, {"train": 3, "test": 8, "mi": 2})
-    config = make_config(denoising={"n_patients": 8, "n_samples": 300, "covariance": "empirical",
-                                    "n_examples": 1})
+    config = make_config(denoising={"n_patients": 8, "n_samples": 300, "covariance": "empirical", "n_examples": 1})
     oracle = OracleNoise(prior, db, config)
-    table, shards, outs = run_task(denoising, db, config, lambda name, **o: oracle, tmp_path,
-                                   {"table_csv": "t.csv", "table_md": "t.md", "figure": "fig"})
+    table, shards, outs = run_task(
+        denoising,
+        db,
+        config,
+        lambda name, **o: oracle,
+        tmp_path,
+        {"table_csv": "t.csv", "table_md": "t.md", "figure": "fig"},
+    )
     check_outputs(outs)
     assert len(common.concat(shards, "patient_id")) == 8
     np.testing.assert_array_equal(common.concat(shards, "sigma_hat"), common.concat(shards, "sigma_true"))
@@ -148,11 +162,19 @@ def test_denoising_estimates_noise_levels(tmp_path):
 def test_missing_leads_r2_matches_exact_posterior_mean_and_dower(tmp_path):
     prior = GaussianBeatPrior(length=24)
     db = make_db(tmp_path / "db", prior, {"train": 6, "test": 8, "mi": 2})
-    config = make_config(missing_leads={"n_patients": 8, "n_samples": 400, "leads": ["V1", "V3"],
-                                        "settings": ["single", "limb", "lead_I"], "n_examples": 1})
+    config = make_config(
+        missing_leads={
+            "n_patients": 8,
+            "n_samples": 400,
+            "leads": ["V1", "V3"],
+            "settings": ["single", "limb", "lead_I"],
+            "n_examples": 1,
+        }
+    )
     factory, _ = exact_factory(prior)
-    table, shards, outs = run_task(missing_leads, db, config, factory, tmp_path,
-                                   {"table_csv": "t1.csv", "table_md": "t1.md", "figure": "fig6"})
+    table, shards, outs = run_task(
+        missing_leads, db, config, factory, tmp_path, {"table_csv": "t1.csv", "table_md": "t1.md", "figure": "fig6"}
+    )
     check_outputs(outs)
     beats, meta = missing_leads.patients(db, config)
     from ecgdiff.diffusion import conditioning
@@ -165,14 +187,21 @@ def test_missing_leads_r2_matches_exact_posterior_mean_and_dower(tmp_path):
     for lead in ("V1", "V3"):
         j = prior.leads.index(lead)
         obs = LinearObservation.from_mask(common.lead_time_mask(prior.leads, [n for n in prior.leads if n != lead], 24))
-        exact = np.stack([prior.posterior(mu[p], obs.dense(), obs.apply(x[p:p + 1])[0], np.full(obs.m, 1e-4))[0]
-                          .reshape(9, 24)[j] for p in range(len(meta))])
+        exact = np.stack(
+            [
+                prior.posterior(mu[p], obs.dense(), obs.apply(x[p : p + 1])[0], np.full(obs.m, 1e-4))[0].reshape(9, 24)[
+                    j
+                ]
+                for p in range(len(meta))
+            ]
+        )
         r2_exact = metrics.r2_score(x[:, j], exact)
         r2_task = common.concat(shards, f"r2__single:{lead}__mcgdiff")[perm, 0]
         np.testing.assert_allclose(r2_task, r2_exact, atol=0.03)
         rec = dower.reconstruct_normalised(x, sc, prior.leads, [n for n in prior.leads if n != lead], [lead])
-        np.testing.assert_allclose(common.concat(shards, f"r2__single:{lead}__dower")[perm, 0],
-                                   metrics.r2_score(x[:, j], rec[:, 0]), atol=1e-9)
+        np.testing.assert_allclose(
+            common.concat(shards, f"r2__single:{lead}__dower")[perm, 0], metrics.r2_score(x[:, j], rec[:, 0]), atol=1e-9
+        )
     rows = table.set_index(["setting", "lead"])
     assert set(table["setting"]) == {"single", "limb", "lead_I"}
     assert len(rows.loc["lead_I"]) == 9 and len(rows.loc["limb"]) == 6
@@ -184,8 +213,9 @@ def test_missing_leads_r2_matches_exact_posterior_mean_and_dower(tmp_path):
 def test_missing_leads_train_median_scales_share_one_operator(tmp_path):
     prior = GaussianBeatPrior(length=16)
     db = make_db(tmp_path / "db", prior, {"train": 5, "test": 4, "mi": 2})
-    config = make_config(missing_leads={"n_patients": 4, "n_samples": 50, "settings": ["lead_I"],
-                                        "lead_i_scales": "train_median"})
+    config = make_config(
+        missing_leads={"n_patients": 4, "n_samples": 50, "settings": ["lead_I"], "lead_i_scales": "train_median"}
+    )
     ratios = missing_leads.train_median_ratios(db, config, prior.leads)
     assert ratios.shape == (9,) and np.all(ratios > 0)
     factory, _ = exact_factory(prior)
@@ -201,12 +231,16 @@ FS, N, R = 250.0, 176, 48
 def test_qt_task_recovers_the_generating_fridericia_law(tmp_path):
     prior = GaussianBeatPrior(length=N, r_index=R, floor=1e-3, structured=False, mean_fn=qt_beat_mean)
     db = make_db(tmp_path / "db", prior, {"train": 2, "test": 5, "mi": 2})
-    config = make_config(qt_rr={"n_patients": 5, "n_samples": 3, "rr_ms": [600, 750, 900, 1050, 1200],
-                                "n_examples": 2})
+    config = make_config(qt_rr={"n_patients": 5, "n_samples": 3, "rr_ms": [600, 750, 900, 1050, 1200], "n_examples": 2})
     factory, _ = exact_factory(prior)
-    table, shards, outs = run_task(qt_rr, db, config, factory, tmp_path,
-                                   {"table_csv": "t2.csv", "table_md": "t2.md", "figure_qt": "f7",
-                                    "figure_beats": "f8"})
+    table, shards, outs = run_task(
+        qt_rr,
+        db,
+        config,
+        factory,
+        tmp_path,
+        {"table_csv": "t2.csv", "table_md": "t2.md", "figure_qt": "f7", "figure_beats": "f8"},
+    )
     check_outputs(outs)
     r2 = table.set_index("law")["r2"]
     assert r2["fridericia_offset"] > 0.995
@@ -232,9 +266,14 @@ def test_anomaly_separates_st_elevation_from_controls(tmp_path):
     db = make_db(tmp_path / "db", prior, {"train": 2, "test": 30, "mi": 10}, modify=st_elevation)
     config = make_config(anomaly={"n_samples": 40})
     factory, _ = exact_factory(prior)
-    table, shards, outs = run_task(anomaly, db, config, factory, tmp_path,
-                                   {"table_csv": "a.csv", "table_md": "a.md", "figure_distances": "f9",
-                                    "figure_roc": "f10", "figure_st": "f11"})
+    table, shards, outs = run_task(
+        anomaly,
+        db,
+        config,
+        factory,
+        tmp_path,
+        {"table_csv": "a.csv", "table_md": "a.md", "figure_distances": "f9", "figure_roc": "f10", "figure_st": "f11"},
+    )
     check_outputs(outs)
     g = table.set_index("group")
     assert g.loc["mi", "distance_mean"] > g.loc["control", "distance_mean"]
@@ -256,8 +295,9 @@ def test_particles_units_and_table(tmp_path):
         requests.append(opts)
         return base(name, **opts)
 
-    table, shards, outs = run_task(particles, db, config, factory, tmp_path,
-                                   {"table_csv": "p.csv", "table_md": "p.md", "figure": "f13"})
+    table, shards, outs = run_task(
+        particles, db, config, factory, tmp_path, {"table_csv": "p.csv", "table_md": "p.md", "figure": "f13"}
+    )
     check_outputs(outs)
     assert sorted(r["particles"] for r in requests) == [1, 4, 16, 16]
     assert table["particles"].tolist() == [1, 4, 16] and table["reference_floor"].tolist() == [False, False, True]
@@ -268,8 +308,9 @@ def test_particles_units_and_table(tmp_path):
 def mcgdiff_config(**tasks):
     config = make_config(**tasks)
     config["inverse"] = {}
-    config["tasks"].update(sampler_options={"mcgdiff": {"particles": 32, "steps": 20, "noise_runs": 4,
-                                                        "noise_iters": 6}})
+    config["tasks"].update(
+        sampler_options={"mcgdiff": {"particles": 32, "steps": 20, "noise_runs": 4, "noise_iters": 6}}
+    )
     return config
 
 
@@ -295,8 +336,9 @@ def test_particles_with_mcgdiff_more_particles_closer_to_reference(tmp_path):
 
     prior = GaussianBeatPrior(length=16)
     db = make_db(tmp_path / "db", prior, {"train": 2, "test": 2, "mi": 2})
-    config = mcgdiff_config(particles={"n_patients": 1, "n_samples": 64, "particles": [1, 32],
-                                       "reference_particles": 128, "sigma_y": 0.02})
+    config = mcgdiff_config(
+        particles={"n_patients": 1, "n_samples": 64, "particles": [1, 32], "reference_particles": 128, "sigma_y": 0.02}
+    )
     factory = tasks.provider_factory(prior, config, "particles")
     arrays = particles.run_shard(db, factory, config, 0, 1)
     common.save_shard(tmp_path / "s.npz", arrays, {"task": "particles", "n_shards": 1, "data_hash": db.data_hash})

@@ -20,15 +20,29 @@ pytestmark = pytest.mark.slow
 RUN = yaml.safe_load((REPO / TINY).read_text())["run"]
 TABLES = ["denoising", "table1_missing_leads", "table2_qt_rr", "anomaly_detection", "particles_emd"]
 OTHER_TABLES = ["table3_dataset", "detector_validation", "fig2_emd_vs_steps", "fig3_uncertainty"]
-FIGURES = ["fig5_denoising", "fig6_missing_leads", "fig7_qt_rr", "fig8_qt_beats", "fig9_mahalanobis", "fig10_roc",
-           "fig11_st_segments", "fig13_particles"]
+FIGURES = [
+    "fig5_denoising",
+    "fig6_missing_leads",
+    "fig7_qt_rr",
+    "fig8_qt_beats",
+    "fig9_mahalanobis",
+    "fig10_roc",
+    "fig11_st_segments",
+    "fig13_particles",
+]
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-m", "snakemake", "--configfile", TINY, "--cores", "2", *args],
-                          cwd=workdir, env=env, capture_output=True, text=True, timeout=1200)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", TINY, "--cores", "2", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
 
 
 def test_tiny_run_writes_every_output_and_regenerates_one_alone(tmp_path):
@@ -41,9 +55,17 @@ def test_tiny_run_writes_every_output_and_regenerates_one_alone(tmp_path):
     targets += [f"results/{RUN}/figures/{f}.{e}" for f in FIGURES for e in ("png", "pdf")]
     for t in targets:
         assert (work / t).stat().st_size > 0, t
-    for done in ("figures/fig2_emd_vs_steps.png", "figures/fig3_uncertainty.png", "figures/fig14_generated_beats.png",
-                 "figures/fig12_age_histograms.png", "tables/table3_dataset.csv", "tables/detector_validation.csv",
-                 "tables/run_info.csv", "models/prior_conditional.pt", "models/prior_unconditional.pt"):
+    for done in (
+        "figures/fig2_emd_vs_steps.png",
+        "figures/fig3_uncertainty.png",
+        "figures/fig14_generated_beats.png",
+        "figures/fig12_age_histograms.png",
+        "tables/table3_dataset.csv",
+        "tables/detector_validation.csv",
+        "tables/run_info.csv",
+        "models/prior_conditional.pt",
+        "models/prior_unconditional.pt",
+    ):
         assert (work / f"results/{RUN}" / done).stat().st_size > 0, done
     # nothing half-written is left behind: no temporary files of ecgdiff.io.atomic_path
     assert not [p for p in (work / "results").rglob(".*") if p.is_file()]

@@ -26,8 +26,18 @@ def workdir(tmp: Path) -> Path:
 
 def snakemake(cwd: Path, targets: list[str], *config: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "snakemake", *targets, "--cores", "2", "--configfile", "config/ludb.yaml",
-           "--config", *config]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "--cores",
+        "2",
+        "--configfile",
+        "config/ludb.yaml",
+        "--config",
+        *config,
+    ]
     out = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out
@@ -58,8 +68,7 @@ def test_cinc2021_subset_download_and_beat_database(tmp_path, serve_folder, phys
     cwd = workdir(tmp_path)
     server = serve_folder(physionet_mirror)
     target = "results/cinc_subset/data/beats/manifest.json"
-    snakemake(cwd, [target], f"physionet={{base_url: '{server.url}'}}", "run=cinc_subset",
-              "data={source: cinc2021}")
+    snakemake(cwd, [target], f"physionet={{base_url: '{server.url}'}}", "run=cinc_subset", "data={source: cinc2021}")
     assert (cwd / "resources/physionet/challenge-2021/1.0.3/.ecgdiff-download.json").is_file()
     db = dataset.load(cwd / "results/cinc_subset/data/beats")
     assert db.manifest["source"] == "cinc2021" and db.manifest["n_records_seen"] == 147

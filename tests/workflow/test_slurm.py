@@ -97,9 +97,21 @@ def finish(proc: subprocess.Popen, timeout: float = 400) -> tuple[int, str]:
 
 def on_slurm(workdir: Path, cluster: SlurmCluster, *args: str) -> tuple[int, str]:
     """snakemake through the SLURM profile, polling the test cluster often (its jobs take seconds)."""
-    return finish(snakemake(workdir, "--profile", "test-profiles/slurm", "--seconds-between-status-checks", "1",
-                     "--slurm-init-seconds-before-status-checks", "1", "--max-threads", str(cluster.cpus), *args,
-                            env=cluster.env))
+    return finish(
+        snakemake(
+            workdir,
+            "--profile",
+            "test-profiles/slurm",
+            "--seconds-between-status-checks",
+            "1",
+            "--slurm-init-seconds-before-status-checks",
+            "1",
+            "--max-threads",
+            str(cluster.cpus),
+            *args,
+            env=cluster.env,
+        )
+    )
 
 
 def gpu_rules() -> set[str]:
@@ -114,8 +126,11 @@ def comparable_outputs(root: Path) -> dict[str, Path]:
     The run-information records are left out: they describe where each job ran, which differs by design.
     """
     files = sorted(p for base in (root / "results" / RUN, root / "resources") for p in base.rglob("*") if p.is_file())
-    return {p.relative_to(root).as_posix(): p for p in files
-            if "run_info" not in p.parts and not p.name.startswith("software_versions")}
+    return {
+        p.relative_to(root).as_posix(): p
+        for p in files
+        if "run_info" not in p.parts and not p.name.startswith("software_versions")
+    }
 
 
 # JSON keys whose values differ between two runs of the same job: when and where it ran, how long it took,
@@ -145,7 +160,7 @@ def assert_same(a: Path, b: Path) -> None:
     elif suffix == ".json":
         assert without_times(json.loads(a.read_text())) == without_times(json.loads(b.read_text())), a.name
     elif suffix == ".md":
-        strip = lambda t: [l for l in t.splitlines() if "created" not in l]  # noqa: E731
+        strip = lambda t: [ln for ln in t.splitlines() if "created" not in ln]  # noqa: E731
         assert strip(a.read_text()) == strip(b.read_text()), a.name
     else:
         assert a.read_bytes() == b.read_bytes(), f"{a.name} differs"

@@ -27,8 +27,8 @@ from .. import leads as leadlib
 
 def reconstruction_matrix(observed: Sequence[str], target: Sequence[str]) -> np.ndarray:
     """Matrix ``R [len(target), len(observed)]`` with ``x_target ≈ R @ x_observed`` (millivolts)."""
-    d_obs = leadlib.dower_matrix(observed)   # [S, 3]
-    d_tgt = leadlib.dower_matrix(target)     # [K, 3]
+    d_obs = leadlib.dower_matrix(observed)  # [S, 3]
+    d_tgt = leadlib.dower_matrix(target)  # [K, 3]
     return d_tgt @ np.linalg.pinv(d_obs)
 
 
@@ -45,8 +45,9 @@ def reconstruct(x_observed: np.ndarray, observed: Sequence[str], target: Sequenc
     return np.einsum("ks,...st->...kt", reconstruction_matrix(observed, target), x_observed)
 
 
-def reconstruct_normalised(beats: np.ndarray, scales: np.ndarray, beat_leads: Sequence[str],
-                           observed: Sequence[str], target: Sequence[str]) -> np.ndarray:
+def reconstruct_normalised(
+    beats: np.ndarray, scales: np.ndarray, beat_leads: Sequence[str], observed: Sequence[str], target: Sequence[str]
+) -> np.ndarray:
     """Dower reconstruction on per-lead normalised beats.
 
     Args:

@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import dataset
-from .. import leads as L, provenance
-from .beats import BeatParams, RecordBeats, extract_beats
+from .. import leads as L
+from .. import provenance
 from ..io import sha256_file
+from . import dataset
+from .beats import BeatParams, RecordBeats, extract_beats
 from .records import Record, RecordError
 from .splits import assign_splits
 
@@ -38,8 +39,9 @@ log = logging.getLogger(__name__)
 SOURCES: tuple[str, ...] = ("synthetic", "ludb", "cinc2021")
 
 
-def iter_records(source: str, root: str | os.PathLike[str], options: Mapping[str, Any] | None = None
-                 ) -> Iterator[Record | RecordError]:
+def iter_records(
+    source: str, root: str | os.PathLike[str], options: Mapping[str, Any] | None = None
+) -> Iterator[Record | RecordError]:
     """Records (or errors) of a source, from its folder ``root``."""
     if source == "synthetic":
         from .synthetic import read_cohort
@@ -94,8 +96,9 @@ def _bounded_map(func: Any, items: Iterable[tuple[Any, ...]], workers: int) -> I
             yield item, fut.result()
 
 
-def extract_all(records: Iterable[Record | RecordError], lead_set: Sequence[str], params: BeatParams,
-                threads: int = 1) -> tuple[list[tuple[Record, str, RecordBeats]], list[dict[str, Any]], int]:
+def extract_all(
+    records: Iterable[Record | RecordError], lead_set: Sequence[str], params: BeatParams, threads: int = 1
+) -> tuple[list[tuple[Record, str, RecordBeats]], list[dict[str, Any]], int]:
     """Beats of every usable record. Returns (kept ``(record, label, beats)``, reject rows, records seen)."""
     lead_set = L.canonical_all(lead_set)
     rejects: list[dict[str, Any]] = []
@@ -114,12 +117,19 @@ def extract_all(records: Iterable[Record | RecordError], lead_set: Sequence[str]
                 _check_metadata(rec)
                 labels[rec.record_id] = record_label(rec)
             except RecordError as exc:
-                rejects.append({"record_id": exc.record_id, "beat_index": None, "stage": "metadata",
-                                "reason": exc.reason})
+                rejects.append(
+                    {"record_id": exc.record_id, "beat_index": None, "stage": "metadata", "reason": exc.reason}
+                )
                 continue
             except Exception as exc:  # noqa: BLE001
-                rejects.append({"record_id": rec.record_id, "beat_index": None, "stage": "label",
-                                "reason": f"{type(exc).__name__}: {exc}"})
+                rejects.append(
+                    {
+                        "record_id": rec.record_id,
+                        "beat_index": None,
+                        "stage": "label",
+                        "reason": f"{type(exc).__name__}: {exc}",
+                    }
+                )
                 continue
             yield rec, lead_set, params
 
@@ -144,8 +154,9 @@ def patient_labels(kept: Sequence[tuple[Record, str, RecordBeats]]) -> pd.DataFr
     return pd.DataFrame(rows, columns=["patient_id", "label"])
 
 
-def assemble(kept: Sequence[tuple[Record, str, RecordBeats]], splits: pd.DataFrame, lead_set: Sequence[str],
-             length: int) -> tuple[np.ndarray, pd.DataFrame]:
+def assemble(
+    kept: Sequence[tuple[Record, str, RecordBeats]], splits: pd.DataFrame, lead_set: Sequence[str], length: int
+) -> tuple[np.ndarray, pd.DataFrame]:
     """Stack the beats and build the metadata table (:data:`ecgdiff.data.dataset.META_COLUMNS` + extras)."""
     split_of = dict(zip(splits["patient_id"], splits["split"]))
     lead_set = L.canonical_all(lead_set)
@@ -153,9 +164,15 @@ def assemble(kept: Sequence[tuple[Record, str, RecordBeats]], splits: pd.DataFra
     for rec, label, rb in kept:
         n = len(rb.r_index)
         frame = {
-            "patient_id": [rec.patient_id] * n, "record_id": [rec.record_id] * n, "source": [rec.source] * n,
-            "age": np.full(n, float(rec.age)), "sex": [rec.sex] * n, "rr_ms": rb.rr_ms.astype(float),
-            "label": [label] * n, "split": [split_of[rec.patient_id]] * n, "r_index": rb.r_index.astype(np.int64),
+            "patient_id": [rec.patient_id] * n,
+            "record_id": [rec.record_id] * n,
+            "source": [rec.source] * n,
+            "age": np.full(n, float(rec.age)),
+            "sex": [rec.sex] * n,
+            "rr_ms": rb.rr_ms.astype(float),
+            "label": [label] * n,
+            "split": [split_of[rec.patient_id]] * n,
+            "r_index": rb.r_index.astype(np.int64),
             "beat_index": rb.beat_index.astype(np.int64),
         }
         for j, name in enumerate(lead_set):
@@ -172,8 +189,14 @@ def assemble(kept: Sequence[tuple[Record, str, RecordBeats]], splits: pd.DataFra
     return beats, meta
 
 
-def build(source: str, root: str | os.PathLike[str], out_dir: str | os.PathLike[str], config: Mapping[str, Any],
-          threads: int = 1, inputs: Sequence[str | os.PathLike[str]] = ()) -> dict[str, Any]:
+def build(
+    source: str,
+    root: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    config: Mapping[str, Any],
+    threads: int = 1,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+) -> dict[str, Any]:
     """Build the beat database of ``source`` (records under ``root``) into ``out_dir``; return its manifest.
 
     ``config`` is the workflow configuration (``leads``, ``data.beats``, ``data.split``, ``data.<source>``);
@@ -190,24 +213,37 @@ def build(source: str, root: str | os.PathLike[str], out_dir: str | os.PathLike[
     records = iter_records(source, root, data_cfg.get(source, {}))
     kept, rejects, n_seen = extract_all(records, lead_set, params, threads=threads)
     if not kept:
-        raise RuntimeError(f"no record of source {source!r} under {root} gave a beat "
-                           f"({n_seen} records seen; first reasons: {[r['reason'] for r in rejects[:3]]})")
+        raise RuntimeError(
+            f"no record of source {source!r} under {root} gave a beat "
+            f"({n_seen} records seen; first reasons: {[r['reason'] for r in rejects[:3]]})"
+        )
     patients = patient_labels(kept)
     splits = assign_splits(patients, fractions, split_seed)
     beats, meta = assemble(kept, splits, lead_set, params.length)
     rej = pd.DataFrame(rejects, columns=list(dataset.REJECT_COLUMNS))
     rej["beat_index"] = rej["beat_index"].astype("Int64")
-    counts = {s: {"patients": int(meta.loc[meta["split"] == s, "patient_id"].nunique()),
-                  "beats": int((meta["split"] == s).sum())} for s in dataset.SPLITS}
+    counts = {
+        s: {
+            "patients": int(meta.loc[meta["split"] == s, "patient_id"].nunique()),
+            "beats": int((meta["split"] == s).sum()),
+        }
+        for s in dataset.SPLITS
+    }
     record_rejects = rej[rej["beat_index"].isna()]
     manifest = {
-        "source": source, "leads": list(lead_set), "fs": params.fs, "before": params.before, "after": params.after,
+        "source": source,
+        "leads": list(lead_set),
+        "fs": params.fs,
+        "before": params.before,
+        "after": params.after,
         "window_ms": [-params.before * 1000.0 / params.fs, params.after * 1000.0 / params.fs],
         # half-open [start, stop) relative to R, in samples: beats[..., before + start : before + stop]
         "qrs_window_samples": [params.qrs_window[0], params.qrs_window[1] + 1],
         "beat_params": _jsonable(params.__dict__),
         "split": {"seed": split_seed, "fractions": fractions, "rule": "keyed SHA-256 of patient_id"},
-        "counts": counts, "n_records_seen": n_seen, "n_records_used": len(kept),
+        "counts": counts,
+        "n_records_seen": n_seen,
+        "n_records_used": len(kept),
         "n_records_rejected": int(len(record_rejects)),
         "rejected_records_by_stage": {str(k): int(v) for k, v in record_rejects["stage"].value_counts().items()},
         "n_beats_rejected": int(rej["beat_index"].notna().sum()),
@@ -217,9 +253,16 @@ def build(source: str, root: str | os.PathLike[str], out_dir: str | os.PathLike[
     }
     manifest["build_s"] = round(time.perf_counter() - t0, 2)
     out = dataset.save(out_dir, beats, meta, rej, splits, manifest)
-    log.info("beat database %s: %d beats of %d patients from %d/%d records in %.1f s (%s)", out_dir,
-             out["n_beats"], out["n_patients"], len(kept), n_seen, manifest["build_s"],
-             ", ".join(f"{k} {v['patients']}p/{v['beats']}b" for k, v in counts.items()))
+    log.info(
+        "beat database %s: %d beats of %d patients from %d/%d records in %.1f s (%s)",
+        out_dir,
+        out["n_beats"],
+        out["n_patients"],
+        len(kept),
+        n_seen,
+        manifest["build_s"],
+        ", ".join(f"{k} {v['patients']}p/{v['beats']}b" for k, v in counts.items()),
+    )
     return out
 
 

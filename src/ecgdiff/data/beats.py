@@ -195,8 +195,9 @@ def _running_median(values: np.ndarray, n: int) -> np.ndarray:
     return pd.Series(values).rolling(max(1, n), center=True, min_periods=1).median().to_numpy()
 
 
-def _steepest_slopes(smooth: np.ndarray, peaks: np.ndarray, fs: float,
-                     half_window_ms: float) -> tuple[np.ndarray, int, np.ndarray]:
+def _steepest_slopes(
+    smooth: np.ndarray, peaks: np.ndarray, fs: float, half_window_ms: float
+) -> tuple[np.ndarray, int, np.ndarray]:
     """``|gradient|`` of ``smooth``, the half window in samples, and each detection's steepest slope:
     the largest ``|gradient|`` within ``+-half_window_ms`` of it."""
     g = np.abs(np.gradient(smooth))
@@ -205,8 +206,14 @@ def _steepest_slopes(smooth: np.ndarray, peaks: np.ndarray, fs: float,
     return g, h, g[idx].max(axis=1)
 
 
-def reject_shallow(smooth: np.ndarray, peaks: np.ndarray, fs: float, min_ratio: float = 0.3,
-                   neighbours: int = 15, half_window_ms: float = 60.0) -> np.ndarray:
+def reject_shallow(
+    smooth: np.ndarray,
+    peaks: np.ndarray,
+    fs: float,
+    min_ratio: float = 0.3,
+    neighbours: int = 15,
+    half_window_ms: float = 60.0,
+) -> np.ndarray:
     """Drop detections whose steepest slope is below ``min_ratio`` times that of their neighbours.
 
     The slope of a detection is the largest ``|gradient|`` of the smoothed component within
@@ -222,9 +229,16 @@ def reject_shallow(smooth: np.ndarray, peaks: np.ndarray, fs: float, min_ratio: 
     return peaks[slope >= min_ratio * _running_median(slope, neighbours)]
 
 
-def search_back(smooth: np.ndarray, peaks: np.ndarray, fs: float, gap_ratio: float = 1.5,
-                min_ratio: float = 0.6, refractory_s: float = 0.25, neighbours: int = 15,
-                half_window_ms: float = 60.0) -> np.ndarray:
+def search_back(
+    smooth: np.ndarray,
+    peaks: np.ndarray,
+    fs: float,
+    gap_ratio: float = 1.5,
+    min_ratio: float = 0.6,
+    refractory_s: float = 0.25,
+    neighbours: int = 15,
+    half_window_ms: float = 60.0,
+) -> np.ndarray:
     """Add the beats missed inside long gaps between detections (a search-back, as in Pan & Tompkins).
 
     A gap is long when the R-R interval exceeds ``gap_ratio`` times the running median of ``neighbours``
@@ -274,8 +288,15 @@ def detect_r_peaks(x: np.ndarray, fs: float, params: BeatParams = BeatParams()) 
     _, info = nk.ecg_peaks(smooth, sampling_rate=int(round(fs)), method="neurokit")
     peaks = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
     peaks = reject_shallow(smooth, peaks, fs, params.min_slope_ratio, params.slope_neighbours)
-    return search_back(smooth, peaks, fs, params.searchback_gap_ratio, params.searchback_min_slope_ratio,
-                       params.searchback_refractory_s, params.slope_neighbours)
+    return search_back(
+        smooth,
+        peaks,
+        fs,
+        params.searchback_gap_ratio,
+        params.searchback_min_slope_ratio,
+        params.searchback_refractory_s,
+        params.slope_neighbours,
+    )
 
 
 def find_r_peaks(x: np.ndarray, fs: float, params: BeatParams = BeatParams()) -> tuple[np.ndarray, np.ndarray]:
@@ -299,13 +320,13 @@ def window_beats(x: np.ndarray, peaks: np.ndarray, before: int, after: int) -> n
 
 def quality_mask(windows: np.ndarray, before: int, half_width: int = 20, min_std: float = 0.05) -> np.ndarray:
     """True for beats whose every lead has std > ``min_std`` over ``[R - half_width, R + half_width]``."""
-    seg = windows[..., before - half_width: before + half_width + 1]
+    seg = windows[..., before - half_width : before + half_width + 1]
     return np.all(seg.std(axis=-1) > min_std, axis=-1)
 
 
 def normalise(windows: np.ndarray, before: int, qrs: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Divide each lead of each beat by its max |value| in ``[R + qrs[0], R + qrs[1]]``; return (beats, scales)."""
-    seg = windows[..., before + qrs[0]: before + qrs[1] + 1]
+    seg = windows[..., before + qrs[0] : before + qrs[1] + 1]
     scales = np.abs(seg).max(axis=-1)
     if np.any(scales <= 0):
         raise ValueError("a lead is identically zero during the QRS")
@@ -318,12 +339,12 @@ class RecordBeats:
     """The beats of one record: normalised windows, per-beat values and rejected beats."""
 
     record_id: str
-    beats: np.ndarray            # [n, leads, T] float32, normalised
-    scales: np.ndarray           # [n, leads] mV: the QRS max |value| each lead was divided by
-    r_index: np.ndarray          # [n] R sample index at params.fs
-    rr_ms: np.ndarray            # [n] preceding R-R interval (ms)
-    beat_index: np.ndarray       # [n] index of the beat among the detected peaks
-    peaks: np.ndarray            # all detected R peaks (at params.fs)
+    beats: np.ndarray  # [n, leads, T] float32, normalised
+    scales: np.ndarray  # [n, leads] mV: the QRS max |value| each lead was divided by
+    r_index: np.ndarray  # [n] R sample index at params.fs
+    rr_ms: np.ndarray  # [n] preceding R-R interval (ms)
+    beat_index: np.ndarray  # [n] index of the beat among the detected peaks
+    peaks: np.ndarray  # all detected R peaks (at params.fs)
     rejects: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -353,32 +374,58 @@ def extract_beats(record: Record, lead_set: Sequence[str], params: BeatParams = 
         raise RecordError(rid, f"preprocessing: {exc}") from None
     if len(peaks) < 2:
         raise RecordError(rid, f"{len(peaks)} R peak(s) detected; need at least 2")
-    rejects: list[dict[str, Any]] = [{"record_id": rid, "beat_index": 0, "stage": "window",
-                                      "reason": "first beat (no preceding RR interval)"}]
+    rejects: list[dict[str, Any]] = [
+        {"record_id": rid, "beat_index": 0, "stage": "window", "reason": "first beat (no preceding RR interval)"}
+    ]
     idx = np.arange(1, len(peaks))
     fits = (peaks[idx] - params.before >= 0) & (peaks[idx] + params.after <= y.shape[1])
     for i in idx[~fits]:
-        rejects.append({"record_id": rid, "beat_index": int(i), "stage": "window",
-                        "reason": f"window [R-{params.before}, R+{params.after}) leaves the record"})
+        rejects.append(
+            {
+                "record_id": rid,
+                "beat_index": int(i),
+                "stage": "window",
+                "reason": f"window [R-{params.before}, R+{params.after}) leaves the record",
+            }
+        )
     idx = idx[fits]
     out_leads = np.einsum("oi,it->ot", transform, y)
     windows = window_beats(out_leads, peaks[idx], params.before, params.after)
     ok = quality_mask(windows, params.before, params.quality_half_width, params.quality_min_std_mv)
     flat_leads: set[str] = set()
     if np.any(~ok):
-        seg = windows[~ok][..., params.before - params.quality_half_width: params.before + params.quality_half_width + 1]
+        seg = windows[~ok][
+            ..., params.before - params.quality_half_width : params.before + params.quality_half_width + 1
+        ]
         flat = seg.std(axis=-1) <= params.quality_min_std_mv
         for i, f in zip(idx[~ok], flat):
             names = [n for n, bad in zip(lead_set, f) if bad]
             flat_leads.update(names)
-            rejects.append({"record_id": rid, "beat_index": int(i), "stage": "quality",
-                            "reason": f"flat lead(s) {','.join(names)}: std <= {params.quality_min_std_mv} mV "
-                                      f"within +-{params.quality_half_width} samples of R"})
+            rejects.append(
+                {
+                    "record_id": rid,
+                    "beat_index": int(i),
+                    "stage": "quality",
+                    "reason": f"flat lead(s) {','.join(names)}: std <= {params.quality_min_std_mv} mV "
+                    f"within +-{params.quality_half_width} samples of R",
+                }
+            )
     if not np.any(ok):
-        raise RecordError(rid, f"no beat passed the checks ({len(peaks)} R peaks detected; {int((~ok).sum())} "
-                               f"failed the quality check, flat lead(s) {', '.join(sorted(flat_leads)) or '-'})")
+        raise RecordError(
+            rid,
+            f"no beat passed the checks ({len(peaks)} R peaks detected; {int((~ok).sum())} "
+            f"failed the quality check, flat lead(s) {', '.join(sorted(flat_leads)) or '-'})",
+        )
     idx, windows = idx[ok], windows[ok]
     beats, scales = normalise(windows, params.before, params.qrs_window)
     rr_ms = (peaks[idx] - peaks[idx - 1]) * 1000.0 / params.fs
-    return RecordBeats(record_id=rid, beats=beats.astype(np.float32), scales=scales.astype(np.float32),
-                       r_index=peaks[idx], rr_ms=rr_ms, beat_index=idx, peaks=peaks, rejects=rejects)
+    return RecordBeats(
+        record_id=rid,
+        beats=beats.astype(np.float32),
+        scales=scales.astype(np.float32),
+        r_index=peaks[idx],
+        rr_ms=rr_ms,
+        beat_index=idx,
+        peaks=peaks,
+        rejects=rejects,
+    )

@@ -35,16 +35,16 @@ import pandas as pd
 from ..io import atomic_path, read_json, save_npy, sha256_file, write_json
 
 META_COLUMNS: tuple[str, ...] = (
-    "beat_id",      # int, row index into beats.npy
-    "patient_id",   # str
-    "record_id",    # str
-    "source",       # str
-    "age",          # float (years)
-    "sex",          # "M" | "F"
-    "rr_ms",        # float: the R-R interval preceding the beat, in ms
-    "label",        # "healthy" | "mi" | other label names
-    "split",        # "train" | "cv" | "test" | "mi" | "none"
-    "r_index",      # int: sample index of the R peak in the record (at the beat sampling rate)
+    "beat_id",  # int, row index into beats.npy
+    "patient_id",  # str
+    "record_id",  # str
+    "source",  # str
+    "age",  # float (years)
+    "sex",  # "M" | "F"
+    "rr_ms",  # float: the R-R interval preceding the beat, in ms
+    "label",  # "healthy" | "mi" | other label names
+    "split",  # "train" | "cv" | "test" | "mi" | "none"
+    "r_index",  # int: sample index of the R peak in the record (at the beat sampling rate)
 )
 REJECT_COLUMNS: tuple[str, ...] = ("record_id", "beat_index", "stage", "reason")
 SPLITS: tuple[str, ...] = ("train", "cv", "test", "mi", "none")
@@ -76,14 +76,23 @@ class BeatDatabase:
         """One randomly chosen beat per patient of ``split`` (paper 2.4: inter-patient variability dominates)."""
         _, meta = self.subset(split)
         rng = np.random.default_rng(seed)
-        picks = (meta.groupby("patient_id", sort=True)["beat_id"]
-                 .apply(lambda ids: ids.to_numpy()[rng.integers(len(ids))]).to_numpy())
+        picks = (
+            meta.groupby("patient_id", sort=True)["beat_id"]
+            .apply(lambda ids: ids.to_numpy()[rng.integers(len(ids))])
+            .to_numpy()
+        )
         rows = self.meta.set_index("beat_id").loc[picks].reset_index()
         return self.beats[picks], rows
 
 
-def save(folder: str | os.PathLike[str], beats: np.ndarray, meta: pd.DataFrame, rejects: pd.DataFrame,
-         splits: pd.DataFrame, manifest: dict[str, Any]) -> dict[str, Any]:
+def save(
+    folder: str | os.PathLike[str],
+    beats: np.ndarray,
+    meta: pd.DataFrame,
+    rejects: pd.DataFrame,
+    splits: pd.DataFrame,
+    manifest: dict[str, Any],
+) -> dict[str, Any]:
     """Write a beat database atomically (each file), then its manifest last; return the manifest."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -105,8 +114,14 @@ def save(folder: str | os.PathLike[str], beats: np.ndarray, meta: pd.DataFrame, 
     import hashlib
 
     data_hash = hashlib.sha256((files["beats.npy"] + files["beats.parquet"]).encode()).hexdigest()
-    manifest = dict(manifest, files=files, data_hash=data_hash, n_beats=int(len(beats)),
-                    n_patients=int(meta["patient_id"].nunique()), shape=list(beats.shape))
+    manifest = dict(
+        manifest,
+        files=files,
+        data_hash=data_hash,
+        n_beats=int(len(beats)),
+        n_patients=int(meta["patient_id"].nunique()),
+        shape=list(beats.shape),
+    )
     write_json(folder / "manifest.json", manifest)
     return manifest
 

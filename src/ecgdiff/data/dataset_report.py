@@ -24,8 +24,9 @@ SETS: dict[str, str] = {"train": "Train", "cv": "CV", "test": "Test", "mi": "MI"
 def patient_table(meta: pd.DataFrame) -> pd.DataFrame:
     """One row per patient: ``patient_id, split, sex, age, n_beats`` (age and sex of its first beat)."""
     g = meta.groupby("patient_id", sort=True)
-    return pd.DataFrame({"split": g["split"].first(), "sex": g["sex"].first(), "age": g["age"].first(),
-                         "n_beats": g.size()}).reset_index()
+    return pd.DataFrame(
+        {"split": g["split"].first(), "sex": g["sex"].first(), "age": g["age"].first(), "n_beats": g.size()}
+    ).reset_index()
 
 
 def table3(meta: pd.DataFrame, sets: Sequence[str] = tuple(SETS)) -> pd.DataFrame:
@@ -37,31 +38,48 @@ def table3(meta: pd.DataFrame, sets: Sequence[str] = tuple(SETS)) -> pd.DataFram
         n = len(p)
         mean = float(p["n_beats"].mean()) if n else float("nan")
         half = float(1.96 * p["n_beats"].std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-        cols[SETS.get(s, s)] = [n, int((p["sex"] == "M").sum()), int((p["sex"] == "F").sum()),
-                                int(p["n_beats"].sum()), mean, half]
-    rows = ["All (patients)", "Male (patients)", "Female (patients)", "All (beats)", "Mean (beats per patient)",
-            "Mean 95% CI half-width"]
+        cols[SETS.get(s, s)] = [
+            n,
+            int((p["sex"] == "M").sum()),
+            int((p["sex"] == "F").sum()),
+            int(p["n_beats"].sum()),
+            mean,
+            half,
+        ]
+    rows = [
+        "All (patients)",
+        "Male (patients)",
+        "Female (patients)",
+        "All (beats)",
+        "Mean (beats per patient)",
+        "Mean 95% CI half-width",
+    ]
     df = pd.DataFrame({k: pd.Series(v, index=rows, dtype=object) for k, v in cols.items()})
     return df.reset_index().rename(columns={"index": "quantity"})
 
 
-def write_table3(db: BeatDatabase, csv_path: str | os.PathLike[str], md_path: str | os.PathLike[str],
-                 provenance: Mapping[str, Any]) -> pd.DataFrame:
+def write_table3(
+    db: BeatDatabase, csv_path: str | os.PathLike[str], md_path: str | os.PathLike[str], provenance: Mapping[str, Any]
+) -> pd.DataFrame:
     """Compute table 3 from a loaded beat database and write it (CSV + Markdown, with provenance)."""
     from ..io import write_table, write_text
     from ..provenance import footer
 
     df = table3(db.meta)
-    cap = (f"Table 3. Patients, sex and beats per set ({db.manifest.get('source')} beat database; "
-           "mean beats per patient with its 95% confidence half-width, 1.96 sd / sqrt(n)).")
+    cap = (
+        f"Table 3. Patients, sex and beats per set ({db.manifest.get('source')} beat database; "
+        "mean beats per patient with its 95% confidence half-width, 1.96 sd / sqrt(n))."
+    )
     write_table(df, csv_path, None, caption=cap, provenance=provenance)
     # Markdown in the paper's layout: counts as integers, the mean as "m +/- h"
     t = df.set_index("quantity")
     shown = t.iloc[:4].map(lambda v: f"{int(v)}")
     mean = t.loc["Mean (beats per patient)"]
     half = t.loc["Mean 95% CI half-width"]
-    shown.loc["Mean (beats)"] = [f"{m:.1f} +/- {h:.1f}" if np.isfinite(h) else (f"{m:.1f}" if np.isfinite(m) else "-")
-                                 for m, h in zip(mean.astype(float), half.astype(float))]
+    shown.loc["Mean (beats)"] = [
+        f"{m:.1f} +/- {h:.1f}" if np.isfinite(h) else (f"{m:.1f}" if np.isfinite(m) else "-")
+        for m, h in zip(mean.astype(float), half.astype(float))
+    ]
     md = f"{cap}\n\n{shown.reset_index().to_markdown(index=False, colalign=['left'] + ['right'] * shown.shape[1], disable_numparse=True)}\n\n{footer(provenance)}\n"
     write_text(md_path, md)
     return df
@@ -79,8 +97,14 @@ def figure12(meta: pd.DataFrame, sets: Sequence[str] = tuple(SETS), bin_years: f
     axes = np.atleast_1d(axes)
     for ax, s in zip(axes, sets):
         p = pt[pt["split"] == s]
-        ax.hist([p.loc[p["sex"] == "F", "age"], p.loc[p["sex"] == "M", "age"]], bins=bins, color=["#e377c2", "#1f77b4"],
-                label=["female", "male"], histtype="bar", alpha=0.85)
+        ax.hist(
+            [p.loc[p["sex"] == "F", "age"], p.loc[p["sex"] == "M", "age"]],
+            bins=bins,
+            color=["#e377c2", "#1f77b4"],
+            label=["female", "male"],
+            histtype="bar",
+            alpha=0.85,
+        )
         ax.set_title(f"{SETS.get(s, s)} ({len(p)} patients)", fontsize=9)
         ax.set_xlabel("age (years)")
     axes[0].set_ylabel("patients")

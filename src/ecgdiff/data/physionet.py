@@ -81,28 +81,43 @@ _LUDB_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v
 #: The databases the workflow uses (their default versions; config ``physionet.databases`` may change them).
 CATALOGUE: dict[str, Database] = {
     "ludb": Database(
-        "ludb", "1.0.1", "Lobachevsky University Electrocardiography Database",
-        ("hea", "dat"), _LUDB_LEADS, ("RECORDS", "ANNOTATORS", "LICENSE.txt", "README", "ludb.csv"),
-        size="~ 40 MB"),
+        "ludb",
+        "1.0.1",
+        "Lobachevsky University Electrocardiography Database",
+        ("hea", "dat"),
+        _LUDB_LEADS,
+        ("RECORDS", "ANNOTATORS", "LICENSE.txt", "README", "ludb.csv"),
+        size="~ 40 MB",
+    ),
     "challenge-2021": Database(
-        "challenge-2021", "1.0.3", "PhysioNet/Computing in Cardiology Challenge 2021 (12-lead ECGs)",
-        ("hea", "mat"), (), ("RECORDS", "LICENSE.txt"),
-        size="~ 8 GB for all training sources"),
-    "nstdb": Database(
-        "nstdb", "1.0.0", "MIT-BIH Noise Stress Test Database", ("hea", "dat"), ("xws",),
-        size="~ 20 MB"),
+        "challenge-2021",
+        "1.0.3",
+        "PhysioNet/Computing in Cardiology Challenge 2021 (12-lead ECGs)",
+        ("hea", "mat"),
+        (),
+        ("RECORDS", "LICENSE.txt"),
+        size="~ 8 GB for all training sources",
+    ),
+    "nstdb": Database("nstdb", "1.0.0", "MIT-BIH Noise Stress Test Database", ("hea", "dat"), ("xws",), size="~ 20 MB"),
     "qtdb": Database(
-        "qtdb", "1.0.0", "QT Database", ("hea", "dat"),
+        "qtdb",
+        "1.0.0",
+        "QT Database",
+        ("hea", "dat"),
         ("atr", "man", "q1c", "q2c", "qt1", "qt2", "pu", "pu0", "pu1", "xws", "hea-"),
-        size="~ 90 MB"),
-    "mitdb": Database(
-        "mitdb", "1.0.0", "MIT-BIH Arrhythmia Database", ("hea", "dat"), ("atr", "xws"),
-        size="~ 100 MB"),
+        size="~ 90 MB",
+    ),
+    "mitdb": Database("mitdb", "1.0.0", "MIT-BIH Arrhythmia Database", ("hea", "dat"), ("atr", "xws"), size="~ 100 MB"),
     "ptb-xl": Database(
-        "ptb-xl", "1.0.3", "PTB-XL, a large publicly available electrocardiography dataset",
-        ("hea", "dat"), (), ("RECORDS", "LICENSE.txt", "ptbxl_database.csv", "scp_statements.csv"),
+        "ptb-xl",
+        "1.0.3",
+        "PTB-XL, a large publicly available electrocardiography dataset",
+        ("hea", "dat"),
+        (),
+        ("RECORDS", "LICENSE.txt", "ptbxl_database.csv", "scp_statements.csv"),
         include=("records100/*", "*.csv", "RECORDS", "LICENSE.txt"),
-        size="~ 3 GB (records100 and CSVs: ~ 0.4 GB)"),
+        size="~ 3 GB (records100 and CSVs: ~ 0.4 GB)",
+    ),
 }
 
 
@@ -114,8 +129,9 @@ class ChecksumError(DownloadError):
     """A file's SHA-256 differs from the one listed, twice in a row."""
 
     def __init__(self, path: str, url: str, expected: str, actual: str):
-        super().__init__(f"checksum mismatch for {path} ({url}) after fetching it twice: "
-                         f"expected sha256 {expected}, got {actual}")
+        super().__init__(
+            f"checksum mismatch for {path} ({url}) after fetching it twice: expected sha256 {expected}, got {actual}"
+        )
         self.path, self.url, self.expected, self.actual = path, url, expected, actual
 
 
@@ -143,8 +159,9 @@ def default_include(db: str) -> tuple[str, ...] | None:
     return entry.include if entry else None
 
 
-def include_patterns(db: str, override: Sequence[str] | None = None,
-                     cinc_sources: Sequence[str] | None = None) -> list[str] | None:
+def include_patterns(
+    db: str, override: Sequence[str] | None = None, cinc_sources: Sequence[str] | None = None
+) -> list[str] | None:
     """The include patterns the workflow uses for ``db``: ``override`` (config ``physionet.include[db]``)
     when given; for ``challenge-2021`` the top-level files and ``training/<source>/`` of each of
     ``cinc_sources`` (config ``data.cinc2021.sources``); otherwise the catalogue's default."""
@@ -199,11 +216,12 @@ def _safe_relpath(path: str) -> str:
 
 # ---------------------------------------------------------------- transport (http(s) and file)
 
+
 @dataclass
 class _Response:
     chunks: Iterator[bytes]
-    partial: bool            # True when the body starts at the requested offset (206 / file seek)
-    total: int | None        # full size of the file when known
+    partial: bool  # True when the body starts at the requested offset (206 / file seek)
+    total: int | None  # full size of the file when known
     close: Any
 
 
@@ -234,8 +252,9 @@ class _Transport:
         if self.scheme == "file":
             return self._get_file(rel, offset)
         url = self.url(rel)
-        headers = {"Range": f"bytes={offset}-", "Accept-Encoding": "identity"} if offset else \
-            {"Accept-Encoding": "identity"}
+        headers = (
+            {"Range": f"bytes={offset}-", "Accept-Encoding": "identity"} if offset else {"Accept-Encoding": "identity"}
+        )
         try:
             r = self._session().get(url, headers=headers, stream=True, timeout=self.timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
@@ -267,8 +286,7 @@ class _Transport:
         def chunks() -> Iterator[bytes]:
             try:
                 yield from r.iter_content(CHUNK_BYTES)
-            except (requests.ConnectionError, requests.Timeout,
-                    requests.exceptions.ChunkedEncodingError) as exc:
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 raise _Retryable(exc) from exc
 
         return _Response(chunks(), partial, total, r.close)
@@ -305,16 +323,23 @@ def _content_range_total(value: str | None) -> int | None:
 
 # ---------------------------------------------------------------- the downloader
 
+
 class _Downloader:
-    def __init__(self, db: str, version: str, dest: Path, base_url: str, retries: int, timeout: float,
-                 progress: bool):
+    def __init__(self, db: str, version: str, dest: Path, base_url: str, retries: int, timeout: float, progress: bool):
         self.db, self.version, self.dest = db, version, dest
         self.base_url = base_url
         self.url = database_url(base_url, db, version)
         self.transport = _Transport(self.url, timeout)
         self.retries = max(0, int(retries))
-        self.bar = tqdm(total=None, unit="B", unit_scale=True, unit_divisor=1024, desc=f"{db} {version}",
-                        disable=None if progress else True, leave=False)
+        self.bar = tqdm(
+            total=None,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=f"{db} {version}",
+            disable=None if progress else True,
+            leave=False,
+        )
         self.lock = threading.Lock()
         self.bytes_downloaded = 0
         self.fetched = 0
@@ -368,7 +393,8 @@ class _Downloader:
             raise DownloadError(
                 f"cannot reach the PhysioNet server at {self.base_url} (fetching {self.transport.url(rel)}: "
                 f"{last}). Check the network or point the workflow at a reachable server or mirror with "
-                f"physionet.base_url (e.g. --config physionet='{{base_url: http://127.0.0.1:8000/}}').")
+                f"physionet.base_url (e.g. --config physionet='{{base_url: http://127.0.0.1:8000/}}')."
+            )
         raise DownloadError(f"failed to fetch {self.transport.url(rel)} after {self.retries + 1} attempts: {last}")
 
     def fetch(self, rel: str, expected: str | None, optional: bool = False) -> tuple[str, int, bool] | None:
@@ -388,15 +414,17 @@ class _Downloader:
             have = sha256_file(final)
             if have == expected:
                 return have, final.stat().st_size, False
-            log.warning("%s: present but its sha256 %s differs from the listed %s; fetching it again",
-                        rel, have, expected)
+            log.warning(
+                "%s: present but its sha256 %s differs from the listed %s; fetching it again", rel, have, expected
+            )
             final.unlink()
         final.parent.mkdir(parents=True, exist_ok=True)
         part = final.with_name(final.name + ".part")
         sha = self._to_part(rel, part)
         if expected is not None and sha != expected:
-            log.warning("%s: sha256 %s differs from the listed %s; deleting it and fetching it again",
-                        rel, sha, expected)
+            log.warning(
+                "%s: sha256 %s differs from the listed %s; deleting it and fetching it again", rel, sha, expected
+            )
             sha = self._to_part(rel, part, fresh=True)
             if sha != expected:
                 part.unlink(missing_ok=True)
@@ -428,8 +456,10 @@ class _Downloader:
             return SUMS_NAME, files, set()
         entry = CATALOGUE.get(self.db)
         if entry is None:
-            raise DownloadError(f"{self.url} has no {SUMS_NAME}, and {self.db!r} is not in the catalogue "
-                                "(which would give its file extensions)")
+            raise DownloadError(
+                f"{self.url} has no {SUMS_NAME}, and {self.db!r} is not in the catalogue "
+                "(which would give its file extensions)"
+            )
         records = self._records("")
         files = {}
         optional: set[str] = set()
@@ -450,9 +480,11 @@ class _Downloader:
         rel = f"{folder}RECORDS"
         path = self._fetch_listing(rel)
         if path is None:
-            raise DownloadError(f"{self.url} has neither {SUMS_NAME} nor {rel}: cannot list its files "
-                                f"({self.transport.url(rel)} not found; check the database name and version "
-                                f"in physionet.databases and the base URL physionet.base_url)")
+            raise DownloadError(
+                f"{self.url} has neither {SUMS_NAME} nor {rel}: cannot list its files "
+                f"({self.transport.url(rel)} not found; check the database name and version "
+                f"in physionet.databases and the base URL physionet.base_url)"
+            )
         out: list[str] = []
         for line in path.read_text(errors="replace").splitlines():
             line = line.strip()
@@ -465,9 +497,18 @@ class _Downloader:
         return out
 
 
-def download(db: str, version: str, dest: str | os.PathLike[str], base_url: str, *,
-             include: Sequence[str] | None = None, workers: int = 4, retries: int = 3, timeout: float = 60,
-             progress: bool = True) -> dict[str, Any]:
+def download(
+    db: str,
+    version: str,
+    dest: str | os.PathLike[str],
+    base_url: str,
+    *,
+    include: Sequence[str] | None = None,
+    workers: int = 4,
+    retries: int = 3,
+    timeout: float = 60,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Download PhysioNet database ``db`` version ``version`` from ``base_url`` into the folder ``dest``.
 
     Args:
@@ -499,8 +540,14 @@ def download(db: str, version: str, dest: str | os.PathLike[str], base_url: str,
         kind, files, optional = dl.listing(include)
         if not files:
             raise DownloadError(f"no file of {dl.url} matches the include patterns {include}")
-        log.info("%s %s: %d files listed by %s%s", db, version, len(files), kind,
-                 f" (include {include})" if include is not None else "")
+        log.info(
+            "%s %s: %d files listed by %s%s",
+            db,
+            version,
+            len(files),
+            kind,
+            f" (include {include})" if include is not None else "",
+        )
         results: dict[str, dict[str, Any]] = {}
         missing_optional: list[str] = []
         with ThreadPoolExecutor(max_workers=max(1, int(workers)), thread_name_prefix="physionet") as pool:
@@ -541,7 +588,7 @@ def download(db: str, version: str, dest: str | os.PathLike[str], base_url: str,
         "listing": kind,
         "include": include,
         "verified": kind == SUMS_NAME,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "n_files": len(results),
         "total_bytes": int(sum(r["size"] for r in results.values())),
         "fetched_files": dl.fetched,
@@ -551,8 +598,15 @@ def download(db: str, version: str, dest: str | os.PathLike[str], base_url: str,
         "files": dict(sorted(results.items())),
     }
     write_json(marker_path(dest), manifest)
-    log.info("%s %s: %d files (%d fetched, %d bytes) verified into %s", db, version, len(results),
-             dl.fetched, dl.bytes_downloaded, dest)
+    log.info(
+        "%s %s: %d files (%d fetched, %d bytes) verified into %s",
+        db,
+        version,
+        len(results),
+        dl.fetched,
+        dl.bytes_downloaded,
+        dest,
+    )
     return manifest
 
 

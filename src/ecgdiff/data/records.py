@@ -79,22 +79,45 @@ class Record:
 
 #: Physical units accepted in headers, as the factor that converts them to millivolts.
 UNIT_TO_MV: dict[str, float] = {
-    "mv": 1.0, "millivolt": 1.0, "millivolts": 1.0,
-    "uv": 1e-3, "µv": 1e-3, "μv": 1e-3, "microvolt": 1e-3, "microvolts": 1e-3,
-    "v": 1e3, "volt": 1e3, "volts": 1e3,
+    "mv": 1.0,
+    "millivolt": 1.0,
+    "millivolts": 1.0,
+    "uv": 1e-3,
+    "µv": 1e-3,
+    "μv": 1e-3,
+    "microvolt": 1e-3,
+    "microvolts": 1e-3,
+    "v": 1e3,
+    "volt": 1e3,
+    "volts": 1e3,
     "nv": 1e-6,
 }
 
 #: Bytes per sample of the WFDB signal formats whose file size follows from the header.
 _BYTES_PER_SAMPLE: dict[str, float] = {
-    "8": 1, "16": 2, "61": 2, "80": 1, "160": 2, "212": 1.5, "24": 3, "32": 4, "310": 4 / 3, "311": 4 / 3,
+    "8": 1,
+    "16": 2,
+    "61": 2,
+    "80": 1,
+    "160": 2,
+    "212": 1.5,
+    "24": 3,
+    "32": 4,
+    "310": 4 / 3,
+    "311": 4 / 3,
 }
 
 _RECORD_NAME = re.compile(r"^[-\w]+$")
 
 
-def read_wfdb_record(path: str | os.PathLike[str], record_id: str, patient_id: str | None = None,
-                     source: str = "", *, strict_leads: bool = True) -> Record:
+def read_wfdb_record(
+    path: str | os.PathLike[str],
+    record_id: str,
+    patient_id: str | None = None,
+    source: str = "",
+    *,
+    strict_leads: bool = True,
+) -> Record:
     """Read one WFDB record (``path`` without extension, or ending in ``.hea``) into a :class:`Record`.
 
     The signal is returned in millivolts (headers in uV or V are converted) with rows named by
@@ -163,11 +186,13 @@ def read_wfdb_record(path: str | os.PathLike[str], record_id: str, patient_id: s
 
     signal = np.asarray(rec.p_signal, dtype=np.float64)
     if signal.ndim != 2 or signal.shape[1] != header.n_sig:
-        raise RecordError(record_id, f"header/data mismatch: read signal of shape {signal.shape} "
-                                     f"for {header.n_sig} signals")
+        raise RecordError(
+            record_id, f"header/data mismatch: read signal of shape {signal.shape} for {header.n_sig} signals"
+        )
     if header.sig_len is not None and signal.shape[0] != header.sig_len:
-        raise RecordError(record_id, f"header/data mismatch: read {signal.shape[0]} samples, "
-                                     f"header says {header.sig_len}")
+        raise RecordError(
+            record_id, f"header/data mismatch: read {signal.shape[0]} samples, header says {header.sig_len}"
+        )
     scale = np.empty(header.n_sig)
     for k, unit in enumerate(rec.units or ["mV"] * header.n_sig):
         key = str(unit or "mV").strip().lower()
@@ -198,8 +223,7 @@ def read_wfdb_record(path: str | os.PathLike[str], record_id: str, patient_id: s
         "fmt": list(header.fmt or []),
     }
     if fixed_name is not None:
-        meta["header_fix"] = (f"record line names the record {fields[0]!r}; read as {path.name!r} "
-                              f"(file left unchanged)")
+        meta["header_fix"] = f"record line names the record {fields[0]!r}; read as {path.name!r} (file left unchanged)"
     return Record(
         record_id=record_id,
         patient_id=patient_id if patient_id is not None else record_id,
@@ -251,23 +275,27 @@ def _check_signal_files(header: Any, folder: Path, record_id: str) -> None:
         offset = int((header.byte_offset or [None] * header.n_sig)[chans[0]] or 0)
         spf = [int((header.samps_per_frame or [1] * header.n_sig)[k] or 1) for k in chans]
         if name.lower().endswith(".mat") and offset >= 20:
-            _check_mat_v4(fpath, len(chans) if sum(spf) == len(chans) else sum(spf), header.sig_len,
-                          record_id)
+            _check_mat_v4(fpath, len(chans) if sum(spf) == len(chans) else sum(spf), header.sig_len, record_id)
         if header.sig_len is None or not fmts <= _BYTES_PER_SAMPLE.keys():
             continue
         frame_bytes = sum(s * _BYTES_PER_SAMPLE[str(header.fmt[k])] for s, k in zip(spf, chans))
         expected = offset + int(np.ceil(header.sig_len * frame_bytes))
-        what = (f"{len(chans)} signals x {header.sig_len} samples, format "
-                f"{'/'.join(sorted(fmts))}, offset {offset}")
+        what = f"{len(chans)} signals x {header.sig_len} samples, format {'/'.join(sorted(fmts))}, offset {offset}"
         if size < expected:
             have = (size - offset) / frame_bytes if frame_bytes else 0
-            raise RecordError(record_id, f"truncated signal file {name}: {size} bytes, header ({what}) needs "
-                                         f"{expected} (about {max(have, 0):.0f} of {header.sig_len} samples present)")
+            raise RecordError(
+                record_id,
+                f"truncated signal file {name}: {size} bytes, header ({what}) needs "
+                f"{expected} (about {max(have, 0):.0f} of {header.sig_len} samples present)",
+            )
         if size - expected >= max(frame_bytes, 1):
             extra = (size - expected) / frame_bytes
-            raise RecordError(record_id, f"header/data mismatch: signal file {name} has {size} bytes, header "
-                                         f"({what}) implies {expected} ({extra:g} frames more than the header's "
-                                         f"sample count, or a different number of signals)")
+            raise RecordError(
+                record_id,
+                f"header/data mismatch: signal file {name} has {size} bytes, header "
+                f"({what}) implies {expected} ({extra:g} frames more than the header's "
+                f"sample count, or a different number of signals)",
+            )
 
 
 def _check_mat_v4(fpath: Path, n_sig: int, sig_len: int | None, record_id: str) -> None:
@@ -275,8 +303,9 @@ def _check_mat_v4(fpath: Path, n_sig: int, sig_len: int | None, record_id: str) 
     with open(fpath, "rb") as f:
         head = f.read(20)
     if len(head) < 20:
-        raise RecordError(record_id, f"truncated signal file {fpath.name}: {len(head)} bytes, "
-                                     "shorter than a MATLAB header")
+        raise RecordError(
+            record_id, f"truncated signal file {fpath.name}: {len(head)} bytes, shorter than a MATLAB header"
+        )
     for order in ("<", ">"):
         mtype, mrows, ncols, imagf, namlen = struct.unpack(f"{order}5i", head)
         if 0 <= mtype < 5000 and imagf in (0, 1) and 0 < namlen < 64:
@@ -284,8 +313,11 @@ def _check_mat_v4(fpath: Path, n_sig: int, sig_len: int | None, record_id: str) 
     else:
         return  # not a MATLAB v4 matrix header: nothing to compare
     if mrows != n_sig or (sig_len is not None and ncols != sig_len):
-        raise RecordError(record_id, f"header/data mismatch: MATLAB matrix in {fpath.name} is {mrows} x {ncols}, "
-                                     f"header says {n_sig} signals x {sig_len} samples")
+        raise RecordError(
+            record_id,
+            f"header/data mismatch: MATLAB matrix in {fpath.name} is {mrows} x {ncols}, "
+            f"header says {n_sig} signals x {sig_len} samples",
+        )
 
 
 _KEY_VALUE = re.compile(r"^\s*<?\s*([A-Za-z][A-Za-z0-9 _-]*?)\s*>?\s*:\s*(.*?)\s*$")
@@ -383,24 +415,36 @@ def parse_sex(text: str | None) -> str | None:
 
 #: Defaults of the options :func:`read_source` accepts (``leads`` None: no lead-set check).
 DEFAULT_OPTIONS: dict[str, Any] = {
-    "leads": None,             # lead set the records must provide (recorded or derivable, ecgdiff.leads)
-    "min_fs": 250.0,           # Hz: records sampled more slowly are rejected (beats are made at 250 Hz)
-    "flat_tol_mv": 0.01,       # a lead whose peak-to-peak amplitude is at most this (mV) is flat (< 0: off)
-    "require_age_sex": True,   # reject records without age or sex (the prior is conditioned on both)
+    "leads": None,  # lead set the records must provide (recorded or derivable, ecgdiff.leads)
+    "min_fs": 250.0,  # Hz: records sampled more slowly are rejected (beats are made at 250 Hz)
+    "flat_tol_mv": 0.01,  # a lead whose peak-to-peak amplitude is at most this (mV) is flat (< 0: off)
+    "require_age_sex": True,  # reject records without age or sex (the prior is conditioned on both)
 }
 #: Extra options of the CinC 2021 reader.
 CINC_OPTIONS: dict[str, Any] = {
-    "sources": None,           # None: every source folder under training/
-    "ptbxl_database": None,    # path of PTB-XL's ptbxl_database.csv: patient ids for the ptb-xl source
+    "sources": None,  # None: every source folder under training/
+    "ptbxl_database": None,  # path of PTB-XL's ptbxl_database.csv: patient ids for the ptb-xl source
 }
 CINC_SOURCES: tuple[str, ...] = (
-    "cpsc_2018", "cpsc_2018_extra", "st_petersburg_incart", "ptb", "ptb-xl", "georgia", "chapman_shaoxing",
+    "cpsc_2018",
+    "cpsc_2018_extra",
+    "st_petersburg_incart",
+    "ptb",
+    "ptb-xl",
+    "georgia",
+    "chapman_shaoxing",
     "ningbo",
 )
 
 
-def check_record(record: Record, *, leads: Sequence[str] | None = None, min_fs: float = 250.0,
-                 flat_tol_mv: float = 0.01, require_age_sex: bool = True) -> None:
+def check_record(
+    record: Record,
+    *,
+    leads: Sequence[str] | None = None,
+    min_fs: float = 250.0,
+    flat_tol_mv: float = 0.01,
+    require_age_sex: bool = True,
+) -> None:
     """Raise :class:`RecordError` listing every reason ``record`` cannot be used (``'; '``-separated).
 
     Reasons: sampling rate below ``min_fs``; leads of ``leads`` neither recorded nor derivable from
@@ -419,8 +463,10 @@ def check_record(record: Record, *, leads: Sequence[str] | None = None, min_fs: 
             ecg_leads.derivation_matrix(record.leads, ecg_leads.canonical_all(leads))
         except ecg_leads.LeadError:
             have = set(record.leads)
-            reasons.append(f"missing leads: cannot form the lead set {list(leads)} from the recorded leads "
-                           f"{list(record.leads)} (absent: {[n for n in leads if n not in have]})")
+            reasons.append(
+                f"missing leads: cannot form the lead set {list(leads)} from the recorded leads "
+                f"{list(record.leads)} (absent: {[n for n in leads if n not in have]})"
+            )
     sig = np.asarray(record.signal)
     if sig.ndim != 2 or sig.shape[0] != len(record.leads) or sig.shape[1] == 0:
         reasons.append(f"header/data mismatch: signal shape {sig.shape} for {len(record.leads)} leads")
@@ -431,8 +477,11 @@ def check_record(record: Record, *, leads: Sequence[str] | None = None, min_fs: 
             reasons.append("NaN samples in lead(s) " + ", ".join(bad))
         valid = ~np.isnan(sig)
         ptp = np.where(valid, sig, -np.inf).max(axis=1) - np.where(valid, sig, np.inf).min(axis=1)
-        flat = [f"{name} ({p:.3g} mV)" for name, p, ok in zip(record.leads, ptp, valid.any(axis=1))
-                if ok and p <= flat_tol_mv]
+        flat = [
+            f"{name} ({p:.3g} mV)"
+            for name, p, ok in zip(record.leads, ptp, valid.any(axis=1))
+            if ok and p <= flat_tol_mv
+        ]
         if flat:
             reasons.append(f"flat (constant) lead(s): peak-to-peak at most {flat_tol_mv:g} mV in " + ", ".join(flat))
     if require_age_sex:
@@ -457,15 +506,22 @@ def _options(source: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _checked(record: Record, opts: Mapping[str, Any]) -> Record:
-    check_record(record, leads=opts["leads"], min_fs=float(opts["min_fs"]),
-                 flat_tol_mv=float(opts["flat_tol_mv"]), require_age_sex=bool(opts["require_age_sex"]))
+    check_record(
+        record,
+        leads=opts["leads"],
+        min_fs=float(opts["min_fs"]),
+        flat_tol_mv=float(opts["flat_tol_mv"]),
+        require_age_sex=bool(opts["require_age_sex"]),
+    )
     return record
 
 
 # ================================================================== sources
 
-def read_source(source: str, root: str | os.PathLike[str],
-                options: Mapping[str, Any] | None = None) -> Iterator[Record | RecordError]:
+
+def read_source(
+    source: str, root: str | os.PathLike[str], options: Mapping[str, Any] | None = None
+) -> Iterator[Record | RecordError]:
     """Every record of a PhysioNet source, in a fixed order: a :class:`Record`, or a :class:`RecordError`
     for a record that cannot be used (so that callers can list it as rejected and go on).
 
@@ -497,15 +553,19 @@ def _read_ludb(root: Path, opts: Mapping[str, Any]) -> Iterator[Record | RecordE
     if records_file.is_file():
         names = [ln.strip() for ln in records_file.read_text().splitlines() if ln.strip()]
     else:
-        names = sorted((str(p.relative_to(root).with_suffix("")) for p in (root / "data").glob("*.hea")),
-                       key=_natural_key)
+        names = sorted(
+            (str(p.relative_to(root).with_suffix("")) for p in (root / "data").glob("*.hea")), key=_natural_key
+        )
     extra = _ludb_csv_statements(root / "ludb.csv")
     for name in names:
         rid = f"ludb/{Path(name).name}"
         try:
             rec = read_wfdb_record(root / name, rid, patient_id=rid, source="ludb")
-            more = [s for s in extra.get(Path(name).name, []) if s.lower() not in
-                    {d.lower().removeprefix("rhythm: ") for d in rec.diagnoses}]
+            more = [
+                s
+                for s in extra.get(Path(name).name, [])
+                if s.lower() not in {d.lower().removeprefix("rhythm: ") for d in rec.diagnoses}
+            ]
             if more:
                 rec.diagnoses = rec.diagnoses + tuple(more)
                 rec.meta["diagnoses_from_csv"] = more
@@ -544,9 +604,11 @@ def _read_cinc(root: Path, opts: Mapping[str, Any]) -> Iterator[Record | RecordE
     for src in sources:
         folder = training / src
         if not folder.is_dir():
-            raise FileNotFoundError(f"cinc2021: source folder {folder} does not exist; download it "
-                                    f"(physionet include patterns for challenge-2021) or drop {src!r} from "
-                                    "data.cinc2021.sources")
+            raise FileNotFoundError(
+                f"cinc2021: source folder {folder} does not exist; download it "
+                f"(physionet include patterns for challenge-2021) or drop {src!r} from "
+                "data.cinc2021.sources"
+            )
         headers = sorted(folder.glob("*/*.hea"), key=lambda p: _natural_key(f"{p.parent.name}/{p.stem}"))
         headers += sorted(folder.glob("*.hea"), key=lambda p: _natural_key(p.stem))
         groups = _ptb_patient_groups(headers) if src == "ptb" else {}
@@ -603,8 +665,11 @@ def _ptbxl_patients(path: Any) -> dict[int, tuple[str, float | None, str | None]
     table = pd.read_csv(path, usecols=["ecg_id", "patient_id", "age", "sex"])
     out = {}
     for ecg_id, patient, age, sex in table.itertuples(index=False):
-        out[int(ecg_id)] = (f"ptb-xl/{int(float(patient))}", parse_age(age),
-                            {0: "M", 1: "F"}.get(int(sex)) if pd.notna(sex) else None)
+        out[int(ecg_id)] = (
+            f"ptb-xl/{int(float(patient))}",
+            parse_age(age),
+            {0: "M", 1: "F"}.get(int(sex)) if pd.notna(sex) else None,
+        )
     return out
 
 
@@ -619,8 +684,7 @@ def _ptbxl_patient(rec: Record, stem: str, table: Mapping[int, tuple[str, float 
         rec.patient_id = f"cinc2021/{patient}"
         rec.meta["patient_from"] = "ptbxl_database.csv"
     else:
-        rec.meta["patient_from"] = (f"record (ptbxl_database.csv row {m.group(1)} disagrees: age {age}, "
-                                    f"sex {sex})")
+        rec.meta["patient_from"] = f"record (ptbxl_database.csv row {m.group(1)} disagrees: age {age}, sex {sex})"
 
 
 # ================================================================== reference beat annotations
@@ -633,8 +697,9 @@ BEAT_SYMBOLS: frozenset[str] = frozenset("NLRBAaJSVrFejnE/fQ")
 AUTO_ANNOTATORS: tuple[str, ...] = ("atr", "q1c", "man")
 
 
-def read_reference_beats(root: str | os.PathLike[str], record: str,
-                         annotator: str = "auto") -> tuple[Record, np.ndarray]:
+def read_reference_beats(
+    root: str | os.PathLike[str], record: str, annotator: str = "auto"
+) -> tuple[Record, np.ndarray]:
     """A record of a validation database and the sample indices of its reference beats (R peaks / QRS marks).
 
     ``root``: the database's version folder (``.../mitdb/1.0.0``, ``.../qtdb/1.0.0``, ``.../ludb/1.0.1``);
@@ -662,10 +727,16 @@ def read_reference_beats(root: str | os.PathLike[str], record: str,
     if annotator == "auto":
         found = [a for a in AUTO_ANNOTATORS if rec_path.with_name(f"{rec_path.name}.{a}").is_file()]
         if not found:
-            have = sorted(p.suffix[1:] for p in rec_path.parent.glob(f"{rec_path.name}.*")
-                          if p.suffix not in (".hea", ".dat", ".mat", ".xws"))
-            raise RecordError(record_id, f"no reference annotation ({', '.join(AUTO_ANNOTATORS)}) found; "
-                                         f"annotation files present: {have or 'none'}")
+            have = sorted(
+                p.suffix[1:]
+                for p in rec_path.parent.glob(f"{rec_path.name}.*")
+                if p.suffix not in (".hea", ".dat", ".mat", ".xws")
+            )
+            raise RecordError(
+                record_id,
+                f"no reference annotation ({', '.join(AUTO_ANNOTATORS)}) found; "
+                f"annotation files present: {have or 'none'}",
+            )
         annotator = found[0]
     ann_file = rec_path.with_name(f"{rec_path.name}.{annotator}")
     if not ann_file.is_file():
@@ -682,11 +753,13 @@ def read_reference_beats(root: str | os.PathLike[str], record: str,
     n = rec.signal.shape[1]
     outside = int(((beats < 0) | (beats >= n)).sum())
     beats = beats[(beats >= 0) & (beats < n)]
-    rec.meta.update({
-        "annotator": annotator,
-        "annotation_kind": "delineation" if delineation else "beats",
-        "annotated_range": (int(samples.min()), int(samples.max())) if len(samples) else (0, -1),
-        "n_reference_beats": int(len(beats)),
-        "beats_outside_signal": outside,
-    })
+    rec.meta.update(
+        {
+            "annotator": annotator,
+            "annotation_kind": "delineation" if delineation else "beats",
+            "annotated_range": (int(samples.min()), int(samples.max())) if len(samples) else (0, -1),
+            "n_reference_beats": int(len(beats)),
+            "beats_outside_signal": outside,
+        }
+    )
     return rec, beats

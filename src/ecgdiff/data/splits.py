@@ -30,7 +30,7 @@ import pandas as pd
 HEALTHY_SETS: tuple[str, ...] = ("train", "cv", "test")
 
 
-def patient_uniform(patient_ids: "pd.Series | list[str]", seed: int) -> np.ndarray:
+def patient_uniform(patient_ids: pd.Series | list[str], seed: int) -> np.ndarray:
     """The keyed hash ``u`` in [0, 1) of each patient identifier (see the module docstring)."""
     out = np.empty(len(patient_ids))
     for i, pid in enumerate(patient_ids):

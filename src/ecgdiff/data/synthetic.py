@@ -72,8 +72,17 @@ from ..io import atomic_path, read_json, write_json
 from .records import Record, RecordError
 from .synthetic_config import MODEL_VERSION, SyntheticConfig, cohort_hash
 
-__all__ = ["MODEL_VERSION", "SyntheticConfig", "cohort_hash", "write_cohort", "read_cohort", "simulate_cohort",
-           "simulate_one", "ecgsyn_leads", "neurokit_multileads"]
+__all__ = [
+    "MODEL_VERSION",
+    "SyntheticConfig",
+    "cohort_hash",
+    "write_cohort",
+    "read_cohort",
+    "simulate_cohort",
+    "simulate_one",
+    "ecgsyn_leads",
+    "neurokit_multileads",
+]
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +109,25 @@ PRECORDIAL_GAIN = 0.65
 MI_ST_WEIGHTS: dict[str, float] = {"V1": 0.6, "V2": 1.0, "V3": 1.0, "V4": 0.7, "V5": 0.25, "V6": 0.0}
 
 METADATA_COLUMNS: tuple[str, ...] = (
-    "record", "record_id", "patient_id", "age", "sex", "label", "fs", "n_samples",
-    "hr_bpm", "hr_std_bpm", "qtc_ms", "qrs_ms", "pr_ms", "axis_deg", "st_mv",
-    "powerline_hz", "noise_uv", "n_beats", "r_peaks",
+    "record",
+    "record_id",
+    "patient_id",
+    "age",
+    "sex",
+    "label",
+    "fs",
+    "n_samples",
+    "hr_bpm",
+    "hr_std_bpm",
+    "qtc_ms",
+    "qrs_ms",
+    "pr_ms",
+    "axis_deg",
+    "st_mv",
+    "powerline_hz",
+    "noise_uv",
+    "n_beats",
+    "r_peaks",
 )
 
 
@@ -126,9 +151,18 @@ def _gauss_and_leak(t: np.ndarray, centre: np.ndarray, width: np.ndarray) -> tup
     return g, leak
 
 
-def ecgsyn_leads(n: int, fs: float, centres: np.ndarray, widths: np.ndarray, amplitudes: np.ndarray,
-                 t0: float | None = None, z0: float | np.ndarray = 0.0, zbase_mv: float = 0.0,
-                 fresp_hz: float = 0.25, support: float = 8.0) -> np.ndarray:
+def ecgsyn_leads(
+    n: int,
+    fs: float,
+    centres: np.ndarray,
+    widths: np.ndarray,
+    amplitudes: np.ndarray,
+    t0: float | None = None,
+    z0: float | np.ndarray = 0.0,
+    zbase_mv: float = 0.0,
+    fresp_hz: float = 0.25,
+    support: float = 8.0,
+) -> np.ndarray:
     """Exact solution of the ECGSYN equation for many leads at once, at times ``t = arange(n) / fs``.
 
     Args:
@@ -158,8 +192,8 @@ def ecgsyn_leads(n: int, fs: float, centres: np.ndarray, widths: np.ndarray, amp
     impulses = np.zeros((amplitudes.shape[0], n))
     for m in range(len(centres)):
         if hi[m] > lo[m]:
-            g, leak = _gauss_and_leak(t[lo[m]:hi[m]], centres[m:m + 1], widths[m:m + 1])
-            z[:, lo[m]:hi[m]] += amplitudes[:, m:m + 1] * (g - leak)
+            g, leak = _gauss_and_leak(t[lo[m] : hi[m]], centres[m : m + 1], widths[m : m + 1])
+            z[:, lo[m] : hi[m]] += amplitudes[:, m : m + 1] * (g - leak)
         if hi[m] < n:  # exponential tail from sample hi[m] on
             s = widths[m]
             tail0 = s * np.sqrt(2 * np.pi) * np.exp(0.5 * s * s - (t[hi[m]] - centres[m]))
@@ -181,17 +215,32 @@ def ecgsyn_leads(n: int, fs: float, centres: np.ndarray, widths: np.ndarray, amp
 
 #: neurokit2's multi-lead wave amplitudes per lead (rows: its 12 leads; columns P, Q, R, S, T),
 #: copied from ``neurokit2.ecg.ecg_simulate`` for :func:`neurokit_multileads` only.
-NEUROKIT_GAMMA = np.array([
-    [1, 0.1, 1, 1.2, 1], [2, 0.2, 0.2, 0.2, 3], [1, -0.1, -0.8, -1.1, 2.5], [-1, -0.05, -0.8, -0.5, -1.2],
-    [0.05, 0.05, 1, 1, 1], [1, -0.05, -0.1, -0.1, 3], [-0.5, 0.05, 0.2, 0.5, 1], [0.05, 0.05, 1.3, 2.5, 2],
-    [1, 0.05, 1, 2, 1], [1.2, 0.05, 1, 2, 2], [1.5, 0.1, 0.8, 1, 2], [1.8, 0.05, 0.5, 0.1, 2],
-])
+NEUROKIT_GAMMA = np.array(
+    [
+        [1, 0.1, 1, 1.2, 1],
+        [2, 0.2, 0.2, 0.2, 3],
+        [1, -0.1, -0.8, -1.1, 2.5],
+        [-1, -0.05, -0.8, -0.5, -1.2],
+        [0.05, 0.05, 1, 1, 1],
+        [1, -0.05, -0.1, -0.1, 3],
+        [-0.5, 0.05, 0.2, 0.5, 1],
+        [0.05, 0.05, 1.3, 2.5, 2],
+        [1, 0.05, 1, 2, 1],
+        [1.2, 0.05, 1, 2, 2],
+        [1.5, 0.1, 0.8, 1, 2],
+        [1.8, 0.05, 0.5, 0.1, 2],
+    ]
+)
 
 
-def neurokit_multileads(duration: float, fs: float, heart_rate: float,
-                        ti: tuple[float, ...] = (-70, -15, 0, 15, 100),
-                        ai: tuple[float, ...] = (1.2, -5, 30, -7.5, 0.75),
-                        bi: tuple[float, ...] = (0.25, 0.1, 0.1, 0.1, 0.4)) -> np.ndarray:
+def neurokit_multileads(
+    duration: float,
+    fs: float,
+    heart_rate: float,
+    ti: tuple[float, ...] = (-70, -15, 0, 15, 100),
+    ai: tuple[float, ...] = (1.2, -5, 30, -7.5, 0.75),
+    bi: tuple[float, ...] = (0.25, 0.1, 0.1, 0.1, 0.4),
+) -> np.ndarray:
     """``neurokit2.ecg_simulate(method="multileads", heart_rate_std=0, noise=0)`` solved exactly.
 
     Same parameters, heart-rate adjustment (``hrfact``), initial state and per-lead scaling to
@@ -217,8 +266,17 @@ def neurokit_multileads(duration: float, fs: float, heart_rate: float,
 
 
 # ----------------------------------------------------------------------------- RR process
-def rr_process(rng: np.random.Generator, hr_mean: float, hr_std: float, lf_hf: float = 0.5, n: int = 256,
-               flo: float = 0.1, fhi: float = 0.25, flostd: float = 0.01, fhistd: float = 0.01) -> np.ndarray:
+def rr_process(
+    rng: np.random.Generator,
+    hr_mean: float,
+    hr_std: float,
+    lf_hf: float = 0.5,
+    n: int = 256,
+    flo: float = 0.1,
+    fhi: float = 0.25,
+    flostd: float = 0.01,
+    fhistd: float = 0.01,
+) -> np.ndarray:
     """RR intervals (s) sampled at 1 Hz from McSharry's bimodal (Mayer wave + respiratory) spectrum.
 
     The same construction as ECGSYN / neurokit2 (random phases, inverse FFT), with mean ``60/hr_mean``
@@ -226,9 +284,10 @@ def rr_process(rng: np.random.Generator, hr_mean: float, hr_std: float, lf_hf: f
     """
     w = np.arange(n) * 2 * np.pi / n
     c1, c2 = 2 * np.pi * flostd, 2 * np.pi * fhistd
-    hw = (lf_hf * np.exp(-0.5 * ((w - 2 * np.pi * flo) / c1) ** 2) / np.sqrt(2 * np.pi * c1**2)
-          + np.exp(-0.5 * ((w - 2 * np.pi * fhi) / c2) ** 2) / np.sqrt(2 * np.pi * c2**2))
-    hw0 = np.concatenate([hw[: n // 2], hw[n // 2 - 1:: -1]])
+    hw = lf_hf * np.exp(-0.5 * ((w - 2 * np.pi * flo) / c1) ** 2) / np.sqrt(2 * np.pi * c1**2) + np.exp(
+        -0.5 * ((w - 2 * np.pi * fhi) / c2) ** 2
+    ) / np.sqrt(2 * np.pi * c2**2)
+    hw0 = np.concatenate([hw[: n // 2], hw[n // 2 - 1 :: -1]])
     sw = 0.5 * np.sqrt(hw0)
     ph0 = 2 * np.pi * rng.uniform(size=n // 2 - 1)
     ph = np.concatenate([[0.0], ph0, [0.0], -ph0[::-1]])
@@ -317,13 +376,30 @@ def draw_patient(index: int, label: str, rng: np.random.Generator) -> tuple[Pati
     st = float(rng.uniform(0.12, 0.35)) if mi else 0.0
     # per-lead non-dipolar factors on the eight independent leads
     nondipolar = 1.0 + rng.normal(0.0, 0.08, size=(len(L.BASIS), len(WAVES)))
-    patient = Patient(index=index, age=round(age, 1), sex=sex, label=label, hr_bpm=hr, hr_std_bpm=hr_std,
-                      lf_hf=lf_hf, qtc_ms=qtc, qrs_ms=qrs, pr_ms=pr, axis_deg=_frontal_axis(dip), st_mv=st,
-                      powerline_hz=float(rng.choice([50.0, 60.0])), noise_uv=float(rng.uniform(5.0, 20.0)))
-    params = {"dipoles": dip, "nondipolar": nondipolar,
-              "septal_loss": rng.uniform(-0.8, 0.2, size=3) if mi else None,  # V1-V3 Q-vector factor
-              "resp_hz": float(rng.uniform(0.15, 0.35)), "resp_phase": float(rng.uniform(0, 2 * np.pi)),
-              "resp_depth": float(rng.uniform(0.02, 0.08))}
+    patient = Patient(
+        index=index,
+        age=round(age, 1),
+        sex=sex,
+        label=label,
+        hr_bpm=hr,
+        hr_std_bpm=hr_std,
+        lf_hf=lf_hf,
+        qtc_ms=qtc,
+        qrs_ms=qrs,
+        pr_ms=pr,
+        axis_deg=_frontal_axis(dip),
+        st_mv=st,
+        powerline_hz=float(rng.choice([50.0, 60.0])),
+        noise_uv=float(rng.uniform(5.0, 20.0)),
+    )
+    params = {
+        "dipoles": dip,
+        "nondipolar": nondipolar,
+        "septal_loss": rng.uniform(-0.8, 0.2, size=3) if mi else None,  # V1-V3 Q-vector factor
+        "resp_hz": float(rng.uniform(0.15, 0.35)),
+        "resp_phase": float(rng.uniform(0, 2 * np.pi)),
+        "resp_depth": float(rng.uniform(0.02, 0.08)),
+    }
     return patient, params
 
 
@@ -353,8 +429,9 @@ def beat_times(rng: np.random.Generator, patient: Patient, t_start: float, t_end
     return np.asarray(times)
 
 
-def simulate_patient(patient: Patient, params: Mapping[str, Any], duration_s: float, fs: float,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def simulate_patient(
+    patient: Patient, params: Mapping[str, Any], duration_s: float, fs: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Simulate one record.
 
     Returns:
@@ -376,8 +453,10 @@ def simulate_patient(patient: Patient, params: Mapping[str, Any], duration_s: fl
     s_st = (tau_t - j) / 2.5
     nb = len(r)
     ones = np.ones(nb)
-    tau = np.stack([onset - patient.pr_ms / 1000.0 + 2 * s_p * ones, -0.3 * qrs * ones, 0 * ones,
-                    0.3 * qrs * ones, tau_st, tau_t], axis=1)  # [nb, 6]
+    tau = np.stack(
+        [onset - patient.pr_ms / 1000.0 + 2 * s_p * ones, -0.3 * qrs * ones, 0 * ones, 0.3 * qrs * ones, tau_st, tau_t],
+        axis=1,
+    )  # [nb, 6]
     width = np.stack([s_p * ones, 0.08 * qrs * ones, 0.10 * qrs * ones, 0.09 * qrs * ones, s_st, s_t], axis=1)
     amps = wave_amplitudes(patient, params)  # [8, 6]
     # respiration modulates the QRS voltage beat to beat; small independent jitter on every wave
@@ -392,9 +471,11 @@ def simulate_patient(patient: Patient, params: Mapping[str, Any], duration_s: fl
     for _ in range(2):
         f = rng.uniform(0.05, 0.4)
         bw += rng.uniform(0.0, 0.12, size=(len(L.BASIS), 1)) * np.sin(
-            2 * np.pi * f * t[None, :] + rng.uniform(0, 2 * np.pi, size=(len(L.BASIS), 1)))
+            2 * np.pi * f * t[None, :] + rng.uniform(0, 2 * np.pi, size=(len(L.BASIS), 1))
+        )
     pl = rng.uniform(0.0, 0.03, size=(len(L.BASIS), 1)) * np.sin(
-        2 * np.pi * patient.powerline_hz * t[None, :] + rng.uniform(0, 2 * np.pi, size=(len(L.BASIS), 1)))
+        2 * np.pi * patient.powerline_hz * t[None, :] + rng.uniform(0, 2 * np.pi, size=(len(L.BASIS), 1))
+    )
     noise = rng.normal(0.0, patient.noise_uv / 1000.0, size=(len(L.BASIS), n))
     z8 = z8 + bw + pl + noise
     signal = L.derive(z8, L.BASIS, L.STANDARD_12)
@@ -450,27 +531,52 @@ def _write_one(cfg: SyntheticConfig, index: int, label: str, rec_dir: str) -> tu
     t_sim = time.perf_counter() - t0
     name = patient.name
     sex_word = "Male" if patient.sex == "M" else "Female"
-    wfdb.wrsamp(name, fs=cfg.fs, units=["mV"] * len(L.STANDARD_12), sig_name=list(L.STANDARD_12),
-                p_signal=signal.T, fmt=["16"] * len(L.STANDARD_12),
-                comments=[f"Age: {patient.age:g}", f"Sex: {sex_word}", f"Label: {patient.label}",
-                          "Simulated ECG (ecgdiff synthetic cohort): not patient data"],
-                write_dir=rec_dir)
+    wfdb.wrsamp(
+        name,
+        fs=cfg.fs,
+        units=["mV"] * len(L.STANDARD_12),
+        sig_name=list(L.STANDARD_12),
+        p_signal=signal.T,
+        fmt=["16"] * len(L.STANDARD_12),
+        comments=[
+            f"Age: {patient.age:g}",
+            f"Sex: {sex_word}",
+            f"Label: {patient.label}",
+            "Simulated ECG (ecgdiff synthetic cohort): not patient data",
+        ],
+        write_dir=rec_dir,
+    )
     wfdb.wrann(name, "atr", sample=peaks.astype(np.int64), symbol=["N"] * len(peaks), fs=cfg.fs, write_dir=rec_dir)
     row = {
-        "record": f"records/{name}", "record_id": f"{SOURCE}/{name}", "patient_id": f"{SOURCE}/{name}",
-        "age": patient.age, "sex": patient.sex, "label": patient.label, "fs": cfg.fs,
-        "n_samples": signal.shape[1], "hr_bpm": round(patient.hr_bpm, 2),
-        "hr_std_bpm": round(patient.hr_std_bpm, 3), "qtc_ms": round(patient.qtc_ms, 2),
-        "qrs_ms": round(patient.qrs_ms, 2), "pr_ms": round(patient.pr_ms, 2),
-        "axis_deg": round(patient.axis_deg, 1), "st_mv": round(patient.st_mv, 4),
-        "powerline_hz": patient.powerline_hz, "noise_uv": round(patient.noise_uv, 2),
-        "n_beats": len(peaks), "r_peaks": " ".join(str(int(p)) for p in peaks),
+        "record": f"records/{name}",
+        "record_id": f"{SOURCE}/{name}",
+        "patient_id": f"{SOURCE}/{name}",
+        "age": patient.age,
+        "sex": patient.sex,
+        "label": patient.label,
+        "fs": cfg.fs,
+        "n_samples": signal.shape[1],
+        "hr_bpm": round(patient.hr_bpm, 2),
+        "hr_std_bpm": round(patient.hr_std_bpm, 3),
+        "qtc_ms": round(patient.qtc_ms, 2),
+        "qrs_ms": round(patient.qrs_ms, 2),
+        "pr_ms": round(patient.pr_ms, 2),
+        "axis_deg": round(patient.axis_deg, 1),
+        "st_mv": round(patient.st_mv, 4),
+        "powerline_hz": patient.powerline_hz,
+        "noise_uv": round(patient.noise_uv, 2),
+        "n_beats": len(peaks),
+        "r_peaks": " ".join(str(int(p)) for p in peaks),
     }
     return row, t_sim
 
 
-def write_cohort(root: str | os.PathLike[str], cfg: Mapping[str, Any] | SyntheticConfig | None,
-                 provenance: Mapping[str, Any] | None = None, workers: int = 1) -> dict[str, Any]:
+def write_cohort(
+    root: str | os.PathLike[str],
+    cfg: Mapping[str, Any] | SyntheticConfig | None,
+    provenance: Mapping[str, Any] | None = None,
+    workers: int = 1,
+) -> dict[str, Any]:
     """Simulate the cohort and write it under ``root`` (WFDB records, ``metadata.csv``, ``cohort.json`` last),
     with ``workers`` processes (the files do not depend on it). Returns the content of ``cohort.json``."""
     import concurrent.futures as cf
@@ -492,23 +598,39 @@ def write_cohort(root: str | os.PathLike[str], cfg: Mapping[str, Any] | Syntheti
     with atomic_path(root / "metadata.csv") as tmp:
         meta.to_csv(tmp, index=False)
     info = {
-        "source": SOURCE, "model_version": MODEL_VERSION, "config": asdict(cfg), "cohort_hash": cohort_hash(cfg),
-        "n_patients": int(len(meta)), "n_mi": int((meta["label"] == "mi").sum()),
-        "simulation_cpu_s": round(t_sim, 3), "total_s": round(time.perf_counter() - t_start, 3), "workers": workers,
-        "leads": list(L.STANDARD_12), "note": "simulated ECGs, not patient data",
+        "source": SOURCE,
+        "model_version": MODEL_VERSION,
+        "config": asdict(cfg),
+        "cohort_hash": cohort_hash(cfg),
+        "n_patients": int(len(meta)),
+        "n_mi": int((meta["label"] == "mi").sum()),
+        "simulation_cpu_s": round(t_sim, 3),
+        "total_s": round(time.perf_counter() - t_start, 3),
+        "workers": workers,
+        "leads": list(L.STANDARD_12),
+        "note": "simulated ECGs, not patient data",
         "provenance": dict(provenance or {}),
     }
     write_json(root / "cohort.json", info)
-    log.info("synthetic cohort: %d patients (%d MI) in %.1f s with %d worker(s) (simulation %.1f s of it) to %s",
-             info["n_patients"], info["n_mi"], info["total_s"], workers, t_sim, root)
+    log.info(
+        "synthetic cohort: %d patients (%d MI) in %.1f s with %d worker(s) (simulation %.1f s of it) to %s",
+        info["n_patients"],
+        info["n_mi"],
+        info["total_s"],
+        workers,
+        t_sim,
+        root,
+    )
     return info
 
 
 def read_metadata(root: str | os.PathLike[str]) -> pd.DataFrame:
     """The cohort's ``metadata.csv``, ``r_peaks`` parsed into integer arrays."""
     meta = pd.read_csv(Path(root) / "metadata.csv", dtype={"r_peaks": str})
-    meta["r_peaks"] = [np.array(str(s).split(), dtype=np.int64) if isinstance(s, str) else np.zeros(0, np.int64)
-                       for s in meta["r_peaks"]]
+    meta["r_peaks"] = [
+        np.array(str(s).split(), dtype=np.int64) if isinstance(s, str) else np.zeros(0, np.int64)
+        for s in meta["r_peaks"]
+    ]
     return meta
 
 
@@ -544,10 +666,18 @@ def read_cohort(root: str | os.PathLike[str]) -> Iterator[Record | RecordError]:
             signal, names = signal[order], L.STANDARD_12
         extra = {k: row[k] for k in METADATA_COLUMNS if k not in ("record_id", "patient_id", "age", "sex")}
         extra["path"] = str(root / row["record"])
-        yield Record(record_id=rid, patient_id=str(row["patient_id"]), source=SOURCE, fs=float(rec.fs),
-                     signal=signal, leads=tuple(names), age=float(row["age"]), sex=str(row["sex"]),
-                     diagnoses=("simulated anterior ST elevation",) if row["label"] == "mi" else (),
-                     meta=extra)
+        yield Record(
+            record_id=rid,
+            patient_id=str(row["patient_id"]),
+            source=SOURCE,
+            fs=float(rec.fs),
+            signal=signal,
+            leads=tuple(names),
+            age=float(row["age"]),
+            sex=str(row["sex"]),
+            diagnoses=("simulated anterior ST elevation",) if row["label"] == "mi" else (),
+            meta=extra,
+        )
 
 
 def load_cohort_info(root: str | os.PathLike[str]) -> dict[str, Any]:

@@ -42,8 +42,12 @@ def _sex_codes(sex: Sequence[str] | np.ndarray | pd.Series, ids: Sequence[str] |
     return out
 
 
-def encode(age: Sequence[float] | np.ndarray, sex: Sequence[str] | np.ndarray, rr_ms: Sequence[float] | np.ndarray,
-           ids: Sequence[str] | None = None) -> np.ndarray:
+def encode(
+    age: Sequence[float] | np.ndarray,
+    sex: Sequence[str] | np.ndarray,
+    rr_ms: Sequence[float] | np.ndarray,
+    ids: Sequence[str] | None = None,
+) -> np.ndarray:
     """Conditioning vectors ``float32 [N, COND_DIM]`` of ``N`` beats (age in years, sex 'M'/'F', RR in ms).
 
     Raises ``ValueError`` naming the row (or patient, when ``ids`` is given) whose age or RR is missing
@@ -79,5 +83,6 @@ def decode(cond: np.ndarray | torch.Tensor) -> pd.DataFrame:
     if c.shape[1] != COND_DIM:
         raise ValueError(f"conditioning vectors have {c.shape[1]} entries, expected {COND_DIM}")
     sex = np.where(c[:, 0] >= c[:, 1], SEX_ORDER[0], SEX_ORDER[1])
-    return pd.DataFrame({"age": c[:, 2] * AGE_SCALE + AGE_CENTER, "sex": sex,
-                         "rr_ms": c[:, 3] * RR_SCALE_MS + RR_CENTER_MS})
+    return pd.DataFrame(
+        {"age": c[:, 2] * AGE_SCALE + AGE_CENTER, "sex": sex, "rr_ms": c[:, 3] * RR_SCALE_MS + RR_CENTER_MS}
+    )

@@ -59,16 +59,25 @@ def train_batches(n_rows: int, batch_size: int, max_batches: int | None, seed: i
         raise ValueError(f"{n_rows} training patients cannot form one batch of {batch_size} (the test-set size)")
     perm = np.random.default_rng(seed).permutation(n_rows)
     n = n_rows // batch_size if max_batches is None else min(n_rows // batch_size, max_batches)
-    return [perm[i * batch_size:(i + 1) * batch_size] for i in range(n)]
+    return [perm[i * batch_size : (i + 1) * batch_size] for i in range(n)]
 
 
 def _emd_to_batches(f: np.ndarray, train_f: np.ndarray, batches: list[np.ndarray]) -> np.ndarray:
     return np.array([emd(f, train_f[idx]) for idx in batches])
 
 
-def emd_vs_steps(cond_prior: Prior, uncond_prior: Prior, db: beat_dataset.BeatDatabase, steps: list[int],
-                 method: str = "ve", eta: float = 1.0, noise_std: float = 0.1, max_train_batches: int | None = None,
-                 seed: int = 0, batch_size: int = 512) -> pd.DataFrame:
+def emd_vs_steps(
+    cond_prior: Prior,
+    uncond_prior: Prior,
+    db: beat_dataset.BeatDatabase,
+    steps: list[int],
+    method: str = "ve",
+    eta: float = 1.0,
+    noise_std: float = 0.1,
+    max_train_batches: int | None = None,
+    seed: int = 0,
+    batch_size: int = 512,
+) -> pd.DataFrame:
     """The numbers of figure 2 (see the module docstring): one row per (model, K, target).
 
     Columns: ``model`` (conditional, unconditional, test, noisy_test), ``steps`` (K; empty for the
@@ -88,11 +97,31 @@ def emd_vs_steps(cond_prior: Prior, uncond_prior: Prior, db: beat_dataset.BeatDa
 
     def add(model: str, k: int | None, f: np.ndarray, seconds: float = float("nan")) -> None:
         t = _emd_to_batches(f, train_f, batches)
-        rows.append(dict(model=model, steps=k, target="train", emd=t.mean(), emd_std=t.std(ddof=1) if len(t) > 1 else 0.0,
-                         n_batches=len(t), n_beats=n, seconds=seconds))
+        rows.append(
+            dict(
+                model=model,
+                steps=k,
+                target="train",
+                emd=t.mean(),
+                emd_std=t.std(ddof=1) if len(t) > 1 else 0.0,
+                n_batches=len(t),
+                n_beats=n,
+                seconds=seconds,
+            )
+        )
         if model != "test":
-            rows.append(dict(model=model, steps=k, target="test", emd=emd(f, test_f), emd_std=0.0, n_batches=0,
-                             n_beats=n, seconds=seconds))
+            rows.append(
+                dict(
+                    model=model,
+                    steps=k,
+                    target="test",
+                    emd=emd(f, test_f),
+                    emd_std=0.0,
+                    n_batches=0,
+                    n_beats=n,
+                    seconds=seconds,
+                )
+            )
 
     add("test", None, test_f)
     rng = np.random.default_rng(seed + 3)
@@ -101,15 +130,23 @@ def emd_vs_steps(cond_prior: Prior, uncond_prior: Prior, db: beat_dataset.BeatDa
     unc_feat = c_test[rng.permutation(n)]  # features of randomly drawn test rows for the unconditional beats
     for k in steps:
         t0 = time.perf_counter()
-        gen_c = generate(cond_prior, k, cond=c_test, method=method, eta=eta, seed=seed + 1000 + k, batch_size=batch_size)
+        gen_c = generate(
+            cond_prior, k, cond=c_test, method=method, eta=eta, seed=seed + 1000 + k, batch_size=batch_size
+        )
         t_c = time.perf_counter() - t0
         add("conditional", k, emd_features(gen_c, c_test), t_c)
         t0 = time.perf_counter()
         gen_u = generate(uncond_prior, k, n=n, method=method, eta=eta, seed=seed + 2000 + k, batch_size=batch_size)
         t_u = time.perf_counter() - t0
         add("unconditional", k, emd_features(gen_u, unc_feat), t_u)
-        log.info("K=%d: EMD to test %.3f (conditional) %.3f (unconditional); generation %.1f s + %.1f s", k,
-                 rows[-3]["emd"], rows[-1]["emd"], t_c, t_u)
+        log.info(
+            "K=%d: EMD to test %.3f (conditional) %.3f (unconditional); generation %.1f s + %.1f s",
+            k,
+            rows[-3]["emd"],
+            rows[-1]["emd"],
+            t_c,
+            t_u,
+        )
     table = pd.DataFrame(rows)
     table["steps"] = table["steps"].astype("Int64")
     return table
@@ -127,11 +164,21 @@ def plot_emd_vs_steps(table: pd.DataFrame, paths: list[str], provenance: dict[st
         sub = table[table["model"] == model]
         tr = sub[sub["target"] == "train"].sort_values("steps")
         te = sub[sub["target"] == "test"].sort_values("steps")
-        ax.errorbar(tr["steps"], tr["emd"], yerr=tr["emd_std"], color=colour, marker="o", ms=3, capsize=2,
-                    label=f"{model} vs train")
+        ax.errorbar(
+            tr["steps"],
+            tr["emd"],
+            yerr=tr["emd_std"],
+            color=colour,
+            marker="o",
+            ms=3,
+            capsize=2,
+            label=f"{model} vs train",
+        )
         ax.plot(te["steps"], te["emd"], color=colour, ls=":", marker="s", ms=3, label=f"{model} vs test")
-    for model, colour, name in (("test", "tab:red", "test vs train"),
-                                ("noisy_test", "tab:blue", f"noisy test (+N(0, {noise_std:g}^2)) vs train")):
+    for model, colour, name in (
+        ("test", "tab:red", "test vs train"),
+        ("noisy_test", "tab:blue", f"noisy test (+N(0, {noise_std:g}^2)) vs train"),
+    ):
         r = table[(table["model"] == model) & (table["target"] == "train")].iloc[0]
         ax.axhline(r["emd"], color=colour, lw=1, label=name)
         ax.axhspan(r["emd"] - r["emd_std"], r["emd"] + r["emd_std"], color=colour, alpha=0.12, lw=0)
@@ -149,9 +196,17 @@ def plot_emd_vs_steps(table: pd.DataFrame, paths: list[str], provenance: dict[st
     save_figure(fig, paths, provenance)
 
 
-def run_emd_figure(cond_path: str | Path, uncond_path: str | Path, beats_dir: str | Path, settings: dict[str, Any],
-                   sampler: dict[str, Any], table_paths: tuple[str, str], figure_paths: tuple[str, str],
-                   config: dict[str, Any], device: str = "auto") -> pd.DataFrame:
+def run_emd_figure(
+    cond_path: str | Path,
+    uncond_path: str | Path,
+    beats_dir: str | Path,
+    settings: dict[str, Any],
+    sampler: dict[str, Any],
+    table_paths: tuple[str, str],
+    figure_paths: tuple[str, str],
+    config: dict[str, Any],
+    device: str = "auto",
+) -> pd.DataFrame:
     """Workflow step of figure 2: compute the table, write it and the figure."""
     from .. import provenance as prov_mod
     from ..io import write_table
@@ -159,23 +214,44 @@ def run_emd_figure(cond_path: str | Path, uncond_path: str | Path, beats_dir: st
     db = beat_dataset.load(beats_dir)
     cp, up = load_prior(cond_path, device), load_prior(uncond_path, device)
     seed = int(settings.get("seed", config.get("seed", 0)))
-    table = emd_vs_steps(cp, up, db, list(settings["steps"]), method=sampler["method"], eta=sampler["eta"],
-                         noise_std=settings["noise_std"], max_train_batches=settings.get("max_train_batches"),
-                         seed=seed, batch_size=sampler["batch_size"])
-    prov = prov_mod.make(config, data_hash=db.data_hash, seed=seed,
-                         priors={"conditional": cp.provenance, "unconditional": up.provenance})
-    caption = ("Figure 2: EMD between generated and real beats against the number of diffusion steps K "
-               f"({sampler['method']} sampler, eta={sampler['eta']}); one beat per patient; cost = L2 distance "
-               "between flattened beats concatenated with the normalised (sex, age, RR) features. 'train' rows: "
-               "mean and standard deviation over training batches of the test-set size. References: test vs "
-               f"train and noisy test (Gaussian noise, std {settings['noise_std']}) vs train.")
+    table = emd_vs_steps(
+        cp,
+        up,
+        db,
+        list(settings["steps"]),
+        method=sampler["method"],
+        eta=sampler["eta"],
+        noise_std=settings["noise_std"],
+        max_train_batches=settings.get("max_train_batches"),
+        seed=seed,
+        batch_size=sampler["batch_size"],
+    )
+    prov = prov_mod.make(
+        config, data_hash=db.data_hash, seed=seed, priors={"conditional": cp.provenance, "unconditional": up.provenance}
+    )
+    caption = (
+        "Figure 2: EMD between generated and real beats against the number of diffusion steps K "
+        f"({sampler['method']} sampler, eta={sampler['eta']}); one beat per patient; cost = L2 distance "
+        "between flattened beats concatenated with the normalised (sex, age, RR) features. 'train' rows: "
+        "mean and standard deviation over training batches of the test-set size. References: test vs "
+        f"train and noisy test (Gaussian noise, std {settings['noise_std']}) vs train."
+    )
     write_table(table, table_paths[0], table_paths[1], caption=caption, provenance=prov)
     plot_emd_vs_steps(table, list(figure_paths), prov, settings["noise_std"])
     return table
 
 
-def plot_generated_beats(real: np.ndarray, generated: np.ndarray, meta: pd.DataFrame, leads: tuple[str, ...],
-                         fs: float, before: int, paths: list[str], provenance: dict[str, Any], steps: int) -> None:
+def plot_generated_beats(
+    real: np.ndarray,
+    generated: np.ndarray,
+    meta: pd.DataFrame,
+    leads: tuple[str, ...],
+    fs: float,
+    before: int,
+    paths: list[str],
+    provenance: dict[str, Any],
+    steps: int,
+) -> None:
     """Figure 14: per test patient (column) and lead (row), the real beat and beats generated for its (A, S, RR)."""
     import matplotlib.pyplot as plt
 
@@ -191,8 +267,14 @@ def plot_generated_beats(real: np.ndarray, generated: np.ndarray, meta: pd.DataF
         for i, lead in enumerate(leads):
             ax = axes[i, j]
             for g in range(n_gen):
-                ax.plot(t_ms, generated[j, g, i], color="tab:orange", lw=0.8, alpha=0.75,
-                        label="generated" if (g == 0 and i == 0 and j == 0) else None)
+                ax.plot(
+                    t_ms,
+                    generated[j, g, i],
+                    color="tab:orange",
+                    lw=0.8,
+                    alpha=0.75,
+                    label="generated" if (g == 0 and i == 0 and j == 0) else None,
+                )
             ax.plot(t_ms, real[j, i], color="k", lw=1.0, label="real (test)" if (i == 0 and j == 0) else None)
             ax.tick_params(labelsize=6)
             if j == 0:
@@ -205,9 +287,15 @@ def plot_generated_beats(real: np.ndarray, generated: np.ndarray, meta: pd.DataF
     save_figure(fig, paths, provenance)
 
 
-def run_generated_beats_figure(cond_path: str | Path, beats_dir: str | Path, settings: dict[str, Any],
-                               sampler: dict[str, Any], figure_paths: tuple[str, str], config: dict[str, Any],
-                               device: str = "auto") -> np.ndarray:
+def run_generated_beats_figure(
+    cond_path: str | Path,
+    beats_dir: str | Path,
+    settings: dict[str, Any],
+    sampler: dict[str, Any],
+    figure_paths: tuple[str, str],
+    config: dict[str, Any],
+    device: str = "auto",
+) -> np.ndarray:
     """Workflow step of figure 14: draw test patients at random, generate beats for them, plot with the real ones."""
     from .. import provenance as prov_mod
 
@@ -221,11 +309,27 @@ def run_generated_beats_figure(cond_path: str | Path, beats_dir: str | Path, set
     pick = np.sort(np.random.default_rng(seed).choice(len(x_test), n_ex, replace=False))
     meta = m_test.iloc[pick].reset_index(drop=True)
     cond = np.repeat(conditioning.encode_meta(meta), int(settings["n_samples"]), axis=0)
-    gen = generate(prior, int(settings["steps"]), cond=cond, method=sampler["method"], eta=sampler["eta"],
-                   seed=seed, batch_size=sampler["batch_size"])
+    gen = generate(
+        prior,
+        int(settings["steps"]),
+        cond=cond,
+        method=sampler["method"],
+        eta=sampler["eta"],
+        seed=seed,
+        batch_size=sampler["batch_size"],
+    )
     gen = gen.reshape(n_ex, int(settings["n_samples"]), *prior.shape)
     log.info("generated %d beats for each of %d test patients (%d steps)", gen.shape[1], n_ex, int(settings["steps"]))
     prov = prov_mod.make(config, data_hash=db.data_hash, seed=seed, prior=prior.provenance)
-    plot_generated_beats(x_test[pick], gen, meta, prior.leads, float(db.manifest.get("fs", prior.fs)),
-                         int(db.manifest.get("before", 48)), list(figure_paths), prov, int(settings["steps"]))
+    plot_generated_beats(
+        x_test[pick],
+        gen,
+        meta,
+        prior.leads,
+        float(db.manifest.get("fs", prior.fs)),
+        int(db.manifest.get("before", 48)),
+        list(figure_paths),
+        prov,
+        int(settings["steps"]),
+    )
     return gen

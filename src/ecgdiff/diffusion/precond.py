@@ -31,8 +31,9 @@ class Network(Protocol):
     def __call__(self, x: torch.Tensor, c_noise: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor: ...
 
 
-def coefficients(sigma: torch.Tensor, sigma_data: float = schedule.SIGMA_DATA
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def coefficients(
+    sigma: torch.Tensor, sigma_data: float = schedule.SIGMA_DATA
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(c_skip, c_out, c_in, c_noise)`` at noise level(s) ``sigma`` (same shape as ``sigma``)."""
     sd2 = sigma_data**2
     s2 = sigma**2
@@ -78,8 +79,9 @@ class EDMPrecond(nn.Module):
         return (c_skip * x32 + c_out * f.to(dtype)).to(x.dtype)
 
 
-def edm_loss(model: nn.Module, x0: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor,
-             cond: torch.Tensor | None = None) -> torch.Tensor:
+def edm_loss(
+    model: nn.Module, x0: torch.Tensor, sigma: torch.Tensor, noise: torch.Tensor, cond: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-beat EDM loss ``lambda(sigma) * mean((D(x0 + sigma n, sigma) - x0)^2)`` over leads and time: ``[B]``.
 
     ``sigma`` (``[B]``) and ``noise`` (like ``x0``) are given, so a fixed set of them yields a
@@ -92,8 +94,14 @@ def edm_loss(model: nn.Module, x0: torch.Tensor, sigma: torch.Tensor, noise: tor
     return loss_weight(sigma.float(), sd) * err.mean(dim=tuple(range(1, err.ndim)))
 
 
-def training_loss(model: nn.Module, x0: torch.Tensor, cond: torch.Tensor | None, generator: torch.Generator,
-                  p_mean: float = schedule.P_MEAN, p_std: float = schedule.P_STD) -> torch.Tensor:
+def training_loss(
+    model: nn.Module,
+    x0: torch.Tensor,
+    cond: torch.Tensor | None,
+    generator: torch.Generator,
+    p_mean: float = schedule.P_MEAN,
+    p_std: float = schedule.P_STD,
+) -> torch.Tensor:
     """Mean EDM loss of a batch with ``sigma ~ LogNormal(p_mean, p_std^2)`` and Gaussian noise drawn from ``generator``.
 
     The generator lives on the CPU (random draws are moved to the model's device), so training with a

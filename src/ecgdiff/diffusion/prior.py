@@ -24,8 +24,8 @@ import torch
 
 from ..runtime import pick_device
 from . import conditioning
-from .precond import EDMPrecond, as_batch_sigma
 from .networks.beat_unet import UNet1D, UNetConfig
+from .precond import EDMPrecond, as_batch_sigma
 
 #: Format tag of prior checkpoint files.
 FORMAT = "ecgdiff-prior/1"
@@ -41,8 +41,14 @@ def build_model(model_config: dict[str, Any], sigma_data: float) -> EDMPrecond:
 class Prior:
     """A trained EDM beat prior (EMA weights, eval mode, frozen parameters) on one device."""
 
-    def __init__(self, model: EDMPrecond, meta: dict[str, Any], device: torch.device, autocast: bool = False,
-                 path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        model: EDMPrecond,
+        meta: dict[str, Any],
+        device: torch.device,
+        autocast: bool = False,
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.model = model.to(device).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -79,15 +85,20 @@ class Prior:
     def provenance(self) -> dict[str, Any]:
         """Provenance of the training run (config hash, data hash, code version, seed, ...) and the checkpoint's step."""
         prov = dict(self.meta.get("provenance") or {})
-        prov.update(best_step=self.meta.get("best_step"), best_cv_loss=self.meta.get("best_cv_loss"),
-                    final_step=self.meta.get("final_step"), variant=self.meta.get("variant"))
+        prov.update(
+            best_step=self.meta.get("best_step"),
+            best_cv_loss=self.meta.get("best_cv_loss"),
+            final_step=self.meta.get("final_step"),
+            variant=self.meta.get("variant"),
+        )
         if self.path is not None:
             prov["checkpoint"] = str(self.path)
         return prov
 
     # ---------------------------------------------------------------- conditioning
-    def condition(self, age: Sequence[float] | np.ndarray, sex: Sequence[str] | np.ndarray,
-                  rr_ms: Sequence[float] | np.ndarray) -> torch.Tensor:
+    def condition(
+        self, age: Sequence[float] | np.ndarray, sex: Sequence[str] | np.ndarray, rr_ms: Sequence[float] | np.ndarray
+    ) -> torch.Tensor:
         """Conditioning vectors ``[P, 4]`` on the prior's device (see :mod:`.conditioning`)."""
         return torch.from_numpy(conditioning.encode(age, sex, rr_ms)).to(self.device)
 
@@ -96,8 +107,9 @@ class Prior:
         return torch.from_numpy(conditioning.encode_meta(meta)).to(self.device)
 
     # ---------------------------------------------------------------- the denoiser
-    def denoiser(self, cond: torch.Tensor | np.ndarray | pd.DataFrame | None = None,
-                 grad: bool | None = None) -> Denoiser:
+    def denoiser(
+        self, cond: torch.Tensor | np.ndarray | pd.DataFrame | None = None, grad: bool | None = None
+    ) -> Denoiser:
         """The denoiser ``D(x, sigma) -> x0_hat`` (VE/EDM convention ``x = x0 + sigma * eps``).
 
         ``x`` is ``[B, L, T]``; ``sigma`` a scalar, a 0-d/1-element tensor or ``[B]``. The output has
@@ -123,18 +135,20 @@ class Prior:
                 raise ValueError(f"expected x of shape [B, {self.shape[0]}, {self.shape[1]}], got {list(x.shape)}")
             b = x.shape[0]
             xd = x.to(self.device, torch.float32)
-            s = as_batch_sigma(sigma.to(self.device) if isinstance(sigma, torch.Tensor) else sigma, b,
-                               self.device, torch.float32)
+            s = as_batch_sigma(
+                sigma.to(self.device) if isinstance(sigma, torch.Tensor) else sigma, b, self.device, torch.float32
+            )
             cb = None
             if c is not None:
                 p = c.shape[0]
                 if b % p:
-                    raise ValueError(f"batch of {b} rows is not a multiple of the {p} conditioning rows "
-                                     "(expected patient-major rows, n per patient)")
+                    raise ValueError(
+                        f"batch of {b} rows is not a multiple of the {p} conditioning rows "
+                        "(expected patient-major rows, n per patient)"
+                    )
                 cb = c.repeat_interleave(b // p, dim=0) if p != b else c
             want_grad = (x.requires_grad and torch.is_grad_enabled()) if grad is None else bool(grad)
-            with torch.set_grad_enabled(want_grad), \
-                    torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast):
+            with torch.set_grad_enabled(want_grad), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast):
                 out = self.model(xd, s, cb)
             return out.to(device=x.device, dtype=x.dtype)
 
@@ -146,8 +160,9 @@ class Prior:
                 raise ValueError("this prior is unconditional: call denoiser() without conditioning")
             return None
         if cond is None:
-            raise ValueError("this prior is conditional: denoiser() needs conditioning vectors "
-                             "(Prior.condition(age, sex, rr_ms))")
+            raise ValueError(
+                "this prior is conditional: denoiser() needs conditioning vectors (Prior.condition(age, sex, rr_ms))"
+            )
         if isinstance(cond, pd.DataFrame):
             cond = conditioning.encode_meta(cond)
         c = torch.as_tensor(cond, dtype=torch.float32).to(self.device)
@@ -158,13 +173,16 @@ class Prior:
         return c
 
 
-def load_prior(path: str | os.PathLike[str], device: str | torch.device = "auto", autocast: bool = False,
-               weights: str = "ema") -> Prior:
+def load_prior(
+    path: str | os.PathLike[str], device: str | torch.device = "auto", autocast: bool = False, weights: str = "ema"
+) -> Prior:
     """Load a prior checkpoint written by training (``weights``: ``'ema'`` (default) or ``'raw'``)."""
     dev = device if isinstance(device, torch.device) else pick_device(device)
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if blob.get("format") != FORMAT:
-        raise ValueError(f"{path}: not an ecgdiff prior checkpoint (format {blob.get('format')!r}, expected {FORMAT!r})")
+        raise ValueError(
+            f"{path}: not an ecgdiff prior checkpoint (format {blob.get('format')!r}, expected {FORMAT!r})"
+        )
     model = build_model(blob["model_config"], blob["sigma_data"])
     key = {"ema": "ema_state_dict", "raw": "state_dict"}[weights]
     model.load_state_dict(blob[key])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,23 +29,35 @@ import torch
 
 from . import schedule
 
+if TYPE_CHECKING:
+    from .prior import Prior
+
 log = logging.getLogger(__name__)
 
 Denoiser = Callable[[torch.Tensor, "torch.Tensor | float"], torch.Tensor]
 METHODS = ("ve", "heun")
 
 
-def _randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device,
-           dtype: torch.dtype) -> torch.Tensor:
+def _randn(
+    shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
     gen_device = generator.device if generator is not None else torch.device("cpu")
     return torch.randn(shape, generator=generator, device=gen_device, dtype=dtype).to(device)
 
 
-def ve_sample(denoiser: Denoiser, shape: tuple[int, ...], n_steps: int, eta: float = 1.0,
-              generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-              dtype: torch.dtype = torch.float32, sigma_min: float = schedule.SIGMA_MIN,
-              sigma_max: float = schedule.SIGMA_MAX, rho: float = schedule.RHO,
-              x_init: torch.Tensor | None = None) -> torch.Tensor:
+def ve_sample(
+    denoiser: Denoiser,
+    shape: tuple[int, ...],
+    n_steps: int,
+    eta: float = 1.0,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    sigma_min: float = schedule.SIGMA_MIN,
+    sigma_max: float = schedule.SIGMA_MAX,
+    rho: float = schedule.RHO,
+    x_init: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Draw ``shape[0]`` samples with the VE inference process of paper 2.2.2 in ``n_steps`` steps."""
     device = torch.device(device)
     sigmas = schedule.karras_sigmas(n_steps, sigma_min, sigma_max, rho).tolist()
@@ -61,10 +74,18 @@ def ve_sample(denoiser: Denoiser, shape: tuple[int, ...], n_steps: int, eta: flo
     return x
 
 
-def heun_sample(denoiser: Denoiser, shape: tuple[int, ...], n_steps: int, generator: torch.Generator | None = None,
-                device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                sigma_min: float = schedule.SIGMA_MIN, sigma_max: float = schedule.SIGMA_MAX,
-                rho: float = schedule.RHO, x_init: torch.Tensor | None = None) -> torch.Tensor:
+def heun_sample(
+    denoiser: Denoiser,
+    shape: tuple[int, ...],
+    n_steps: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    sigma_min: float = schedule.SIGMA_MIN,
+    sigma_max: float = schedule.SIGMA_MAX,
+    rho: float = schedule.RHO,
+    x_init: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Draw ``shape[0]`` samples with EDM's deterministic Heun sampler in ``n_steps`` steps (``2K - 1`` calls)."""
     device = torch.device(device)
     sigmas = schedule.karras_sigmas(n_steps, sigma_min, sigma_max, rho).tolist()
@@ -79,8 +100,15 @@ def heun_sample(denoiser: Denoiser, shape: tuple[int, ...], n_steps: int, genera
     return x
 
 
-def sample(denoiser: Denoiser, shape: tuple[int, ...], n_steps: int, method: str = "ve", eta: float = 1.0,
-           generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
+def sample(
+    denoiser: Denoiser,
+    shape: tuple[int, ...],
+    n_steps: int,
+    method: str = "ve",
+    eta: float = 1.0,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """Dispatch to :func:`ve_sample` (``method='ve'``) or :func:`heun_sample` (``'heun'``; ``eta`` unused)."""
     if method == "ve":
         return ve_sample(denoiser, shape, n_steps, eta=eta, generator=generator, device=device)
@@ -89,9 +117,16 @@ def sample(denoiser: Denoiser, shape: tuple[int, ...], n_steps: int, method: str
     raise ValueError(f"unknown sampler {method!r}: expected one of {METHODS}")
 
 
-def generate(prior: "Prior", n_steps: int, cond: np.ndarray | pd.DataFrame | torch.Tensor | None = None,
-             n: int | None = None, method: str = "ve", eta: float = 1.0, seed: int = 0,
-             batch_size: int = 256) -> np.ndarray:
+def generate(
+    prior: Prior,
+    n_steps: int,
+    cond: np.ndarray | pd.DataFrame | torch.Tensor | None = None,
+    n: int | None = None,
+    method: str = "ve",
+    eta: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> np.ndarray:
     """Generate beats ``float32 [N, L, T]`` from a prior.
 
     Conditional prior: one beat per conditioning row (``cond``: ``[N, 4]`` vectors or a metadata table
@@ -99,7 +134,6 @@ def generate(prior: "Prior", n_steps: int, cond: np.ndarray | pd.DataFrame | tor
     in batches of ``batch_size`` with one seeded generator, so the result depends on ``seed`` and
     ``batch_size`` only.
     """
-    from .prior import Prior  # noqa: F401  (type only)
 
     if prior.conditional:
         if cond is None:
@@ -117,7 +151,6 @@ def generate(prior: "Prior", n_steps: int, cond: np.ndarray | pd.DataFrame | tor
     for start in range(0, total, batch_size):
         stop = min(start + batch_size, total)
         D = prior.denoiser(c[start:stop] if c is not None else None, grad=False)
-        x = sample(D, (stop - start, *prior.shape), n_steps, method=method, eta=eta, generator=gen,
-                   device=prior.device)
+        x = sample(D, (stop - start, *prior.shape), n_steps, method=method, eta=eta, generator=gen, device=prior.device)
         out.append(x.float().cpu().numpy())
     return np.concatenate(out, axis=0)

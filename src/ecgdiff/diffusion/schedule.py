@@ -34,8 +34,14 @@ P_MEAN: float = -1.2
 P_STD: float = 1.2
 
 
-def karras_sigmas(n_steps: int, sigma_min: float = SIGMA_MIN, sigma_max: float = SIGMA_MAX, rho: float = RHO,
-                  dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> torch.Tensor:
+def karras_sigmas(
+    n_steps: int,
+    sigma_min: float = SIGMA_MIN,
+    sigma_max: float = SIGMA_MAX,
+    rho: float = RHO,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Decreasing noise levels ``[n_steps + 1]``: ``n_steps`` Karras levels from ``sigma_max`` to ``sigma_min``, then 0."""
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, got {n_steps}")
@@ -74,9 +80,14 @@ def ddim_mean(x: torch.Tensor, x0: torch.Tensor, v: float, v_next: float, noise_
     return x0 + ddim_coefficient(v, v_next, noise_std) * (x - x0)
 
 
-def sample_training_sigmas(n: int, generator: torch.Generator | None = None, p_mean: float = P_MEAN,
-                           p_std: float = P_STD, device: torch.device | str | None = None,
-                           dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def sample_training_sigmas(
+    n: int,
+    generator: torch.Generator | None = None,
+    p_mean: float = P_MEAN,
+    p_std: float = P_STD,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """``n`` training noise levels drawn from EDM's importance law ``log(sigma) ~ N(p_mean, p_std^2)``.
 
     Drawn on the generator's device (CPU by default) and moved to ``device``, so that a seeded CPU
@@ -87,8 +98,9 @@ def sample_training_sigmas(n: int, generator: torch.Generator | None = None, p_m
     return (p_mean + p_std * z).exp().to(device=device, dtype=dtype)
 
 
-def stratified_training_sigmas(n: int, p_mean: float = P_MEAN, p_std: float = P_STD,
-                               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def stratified_training_sigmas(
+    n: int, p_mean: float = P_MEAN, p_std: float = P_STD, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """``n`` fixed noise levels at the quantiles ``(j + 1/2) / n`` of the training law (low-variance loss estimates)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")

@@ -38,9 +38,9 @@ from ..data import dataset as beat_dataset
 from ..io import atomic_path, write_table
 from ..runtime import pick_device
 from . import conditioning, schedule
+from .networks.beat_unet import UNetConfig, count_parameters
 from .precond import EDMPrecond, edm_loss, training_loss
 from .prior import FORMAT, build_model
-from .networks.beat_unet import UNetConfig, count_parameters
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,15 @@ class TrainConfig:
     lr: float = 1e-4
     lr_warmup_steps: int = 0
     ema: float = 0.9999
-    ema_warmup: bool = True          # beta_t = min(ema, (1 + t) / (10 + t)): the EMA tracks early weights
-    grad_clip: float | None = None   # max global gradient norm (None: no clipping)
+    ema_warmup: bool = True  # beta_t = min(ema, (1 + t) / (10 + t)): the EMA tracks early weights
+    grad_clip: float | None = None  # max global gradient norm (None: no clipping)
     checkpoint_every: int = 500
     cv_every: int = 250
     cv_sigmas: int = 8
     cv_beats: str = "one_per_patient"  # or "all"
     log_every: int = 50
-    amp: bool = True                 # bfloat16 autocast (CUDA only)
-    compile: bool = False            # torch.compile the network for training
+    amp: bool = True  # bfloat16 autocast (CUDA only)
+    compile: bool = False  # torch.compile the network for training
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -118,8 +118,12 @@ def load_training_data(db: beat_dataset.BeatDatabase, cv_beats: str = "one_per_p
         c_train=torch.from_numpy(conditioning.encode_meta(m_tr)),
         x_cv=torch.from_numpy(np.ascontiguousarray(x_cv, dtype=np.float32)),
         c_cv=torch.from_numpy(conditioning.encode_meta(m_cv)),
-        leads=db.leads, fs=fs, data_hash=db.data_hash,
-        n_train_patients=int(m_tr["patient_id"].nunique()), n_cv_patients=int(m_cv["patient_id"].nunique()))
+        leads=db.leads,
+        fs=fs,
+        data_hash=db.data_hash,
+        n_train_patients=int(m_tr["patient_id"].nunique()),
+        n_cv_patients=int(m_cv["patient_id"].nunique()),
+    )
 
 
 def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -130,15 +134,27 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
 class Trainer:
     """Holds one training run's model, EMA, optimizer, RNG states and history; see the module docstring."""
 
-    def __init__(self, data: TrainData, model_config: UNetConfig, cfg: TrainConfig, work_dir: str | Path,
-                 variant: str = "conditional", device: str | torch.device = "auto") -> None:
+    def __init__(
+        self,
+        data: TrainData,
+        model_config: UNetConfig,
+        cfg: TrainConfig,
+        work_dir: str | Path,
+        variant: str = "conditional",
+        device: str | torch.device = "auto",
+    ) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
         self.data, self.cfg, self.variant = data, cfg, variant
         self.device = device if isinstance(device, torch.device) else pick_device(device)
-        self.model_config = UNetConfig(**{**model_config.to_dict(), "leads": data.x_train.shape[1],
-                                          "length": data.x_train.shape[2],
-                                          "cond_dim": conditioning.COND_DIM if variant == "conditional" else 0})
+        self.model_config = UNetConfig(
+            **{
+                **model_config.to_dict(),
+                "leads": data.x_train.shape[1],
+                "length": data.x_train.shape[2],
+                "cond_dim": conditioning.COND_DIM if variant == "conditional" else 0,
+            }
+        )
         self.work_dir = Path(work_dir)
         self.ckpt_path = self.work_dir / "last.pt"
         n = data.x_train.shape[0]
@@ -163,16 +179,24 @@ class Trainer:
         self.x_train = data.x_train.to(self.device)
         self.c_train = data.c_train.to(self.device)
         self._setup_cv()
-        log.info("%s prior: %d parameters, %d train beats (%d patients), %d CV beats, batch %d, %d steps/epoch, "
-                 "device %s", variant, count_parameters(self.model), n, data.n_train_patients, len(data.x_cv),
-                 self.batch_size, self.steps_per_epoch, self.device)
+        log.info(
+            "%s prior: %d parameters, %d train beats (%d patients), %d CV beats, batch %d, %d steps/epoch, device %s",
+            variant,
+            count_parameters(self.model),
+            n,
+            data.n_train_patients,
+            len(data.x_cv),
+            self.batch_size,
+            self.steps_per_epoch,
+            self.device,
+        )
 
     # ---------------------------------------------------------------- validation
     def _setup_cv(self) -> None:
         """Fixed CV noise levels and noise: every CV beat at each of ``cv_sigmas`` quantile levels."""
         s = schedule.stratified_training_sigmas(self.cfg.cv_sigmas)
         m = self.data.x_cv.shape[0]
-        self.cv_sigma = s.repeat(m)                                   # [m * S], beat-major
+        self.cv_sigma = s.repeat(m)  # [m * S], beat-major
         self.cv_index = torch.arange(m).repeat_interleave(len(s))
         gen = torch.Generator().manual_seed(self.cfg.seed + 2)
         self.cv_noise = torch.randn((m * len(s), *self.data.x_cv.shape[1:]), generator=gen)
@@ -185,12 +209,17 @@ class Trainer:
         model.eval()
         total, count = 0.0, 0
         for a in range(0, len(self.cv_sigma), chunk):
-            idx = self.cv_index[a:a + chunk]
+            idx = self.cv_index[a : a + chunk]
             x0 = self.data.x_cv[idx].to(self.device)
             c = self.data.c_cv[idx].to(self.device) if self.variant == "conditional" else None
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
-                lo = edm_loss(model, x0, self.cv_sigma[a:a + chunk].to(self.device),
-                              self.cv_noise[a:a + chunk].to(self.device), c)
+                lo = edm_loss(
+                    model,
+                    x0,
+                    self.cv_sigma[a : a + chunk].to(self.device),
+                    self.cv_noise[a : a + chunk].to(self.device),
+                    c,
+                )
             total += float(lo.double().sum())
             count += len(idx)
         model.train(was_training)
@@ -198,19 +227,33 @@ class Trainer:
 
     # ---------------------------------------------------------------- checkpoints
     def fingerprint(self) -> dict[str, Any]:
-        return {"variant": self.variant, "model_config": self.model_config.to_dict(),
-                "train": self.cfg.fingerprint(), "data_hash": self.data.data_hash,
-                "n_train": int(self.data.x_train.shape[0]), "batch_size": self.batch_size}
+        return {
+            "variant": self.variant,
+            "model_config": self.model_config.to_dict(),
+            "train": self.cfg.fingerprint(),
+            "data_hash": self.data.data_hash,
+            "n_train": int(self.data.x_train.shape[0]),
+            "batch_size": self.batch_size,
+        }
 
     def state(self) -> dict[str, Any]:
         return {
-            "fingerprint": self.fingerprint(), "step": self.step, "elapsed": self.elapsed,
-            "model": self.model.state_dict(), "ema": self.ema.state_dict(), "opt": self.opt.state_dict(),
-            "noise_gen": self.noise_gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "fingerprint": self.fingerprint(),
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "opt": self.opt.state_dict(),
+            "noise_gen": self.noise_gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "data_order": {"epoch": self.step // self.steps_per_epoch, "position": self.step % self.steps_per_epoch,
-                           "seed": self.cfg.seed},
-            "history": self.history, "best": self.best,
+            "data_order": {
+                "epoch": self.step // self.steps_per_epoch,
+                "position": self.step % self.steps_per_epoch,
+                "seed": self.cfg.seed,
+            },
+            "history": self.history,
+            "best": self.best,
         }
 
     def save_checkpoint(self) -> None:
@@ -226,8 +269,11 @@ class Trainer:
         if st.get("fingerprint") != self.fingerprint():
             stale = self.ckpt_path.with_suffix(".stale.pt")
             self.ckpt_path.replace(stale)
-            log.warning("checkpoint %s was made with other settings or data: moved to %s, training from scratch",
-                        self.ckpt_path, stale)
+            log.warning(
+                "checkpoint %s was made with other settings or data: moved to %s, training from scratch",
+                self.ckpt_path,
+                stale,
+            )
             return False
         self.model.load_state_dict(st["model"])
         self.ema.load_state_dict(st["ema"])
@@ -238,8 +284,13 @@ class Trainer:
             torch.cuda.set_rng_state_all(st["cuda_rng"])
         self.step, self.elapsed = int(st["step"]), float(st["elapsed"])
         self.history, self.best = list(st["history"]), dict(st["best"])
-        log.info("resumed from %s at step %d (best CV loss %.4f at step %d)", self.ckpt_path, self.step,
-                 self.best["cv_loss"], self.best["step"])
+        log.info(
+            "resumed from %s at step %d (best CV loss %.4f at step %d)",
+            self.ckpt_path,
+            self.step,
+            self.best["cv_loss"],
+            self.best["step"],
+        )
         return True
 
     # ---------------------------------------------------------------- training
@@ -261,15 +312,31 @@ class Trainer:
 
     def _evaluate(self, train_loss: float) -> None:
         cv = self.cv_loss()
-        row = {"step": self.step, "epoch": self.step / self.steps_per_epoch, "train_loss": train_loss,
-               "cv_loss": cv, "lr": self._lr(self.step - 1), "elapsed_s": self.elapsed}
+        row = {
+            "step": self.step,
+            "epoch": self.step / self.steps_per_epoch,
+            "train_loss": train_loss,
+            "cv_loss": cv,
+            "lr": self._lr(self.step - 1),
+            "elapsed_s": self.elapsed,
+        }
         self.history.append(row)
         if cv < self.best["cv_loss"]:
-            self.best = {"cv_loss": cv, "step": self.step,
-                         "ema": {k: v.detach().cpu().clone() for k, v in self.ema.state_dict().items()},
-                         "raw": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}}
-        log.info("step %d/%d  train loss %.4f  CV loss %.4f  (best %.4f at step %d)", self.step, self.cfg.steps,
-                 train_loss, cv, self.best["cv_loss"], self.best["step"])
+            self.best = {
+                "cv_loss": cv,
+                "step": self.step,
+                "ema": {k: v.detach().cpu().clone() for k, v in self.ema.state_dict().items()},
+                "raw": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            }
+        log.info(
+            "step %d/%d  train loss %.4f  CV loss %.4f  (best %.4f at step %d)",
+            self.step,
+            self.cfg.steps,
+            train_loss,
+            cv,
+            self.best["cv_loss"],
+            self.best["step"],
+        )
 
     def run(self, stop_at_step: int | None = None) -> None:
         """Train up to ``cfg.steps`` (or stop early after ``stop_at_step``, saving a checkpoint: a simulated kill)."""
@@ -282,7 +349,7 @@ class Trainer:
             epoch, pos = divmod(self.step, self.steps_per_epoch)
             if epoch != perm_epoch:
                 perm, perm_epoch = epoch_permutation(self.x_train.shape[0], self.cfg.seed, epoch).to(self.device), epoch
-            idx = perm[pos * self.batch_size:(pos + 1) * self.batch_size]
+            idx = perm[pos * self.batch_size : (pos + 1) * self.batch_size]
             x0 = self.x_train[idx]
             c = self.c_train[idx] if self.variant == "conditional" else None
             for g in self.opt.param_groups:
@@ -306,8 +373,15 @@ class Trainer:
             if self.step % self.cfg.log_every == 0 or self.step == target:
                 now = time.perf_counter()
                 rate = (self.step - step_last) * self.batch_size / max(now - t_last, 1e-9)
-                log.info("step %d/%d  epoch %.2f  loss %.4f  lr %.2e  %.0f beats/s", self.step, self.cfg.steps,
-                         self.step / self.steps_per_epoch, running / n_run, self._lr(self.step - 1), rate)
+                log.info(
+                    "step %d/%d  epoch %.2f  loss %.4f  lr %.2e  %.0f beats/s",
+                    self.step,
+                    self.cfg.steps,
+                    self.step / self.steps_per_epoch,
+                    running / n_run,
+                    self._lr(self.step - 1),
+                    rate,
+                )
                 t_last, step_last = now, self.step
             if self.step % self.cfg.cv_every == 0 or self.step == self.cfg.steps:
                 self._evaluate(running / max(n_run, 1))
@@ -321,16 +395,27 @@ def save_prior(path: str | Path, trainer: Trainer, provenance: dict[str, Any]) -
     if trainer.best["ema"] is None:
         raise RuntimeError(f"{trainer.variant} prior: no CV evaluation was made, no best weights to save")
     blob = {
-        "format": FORMAT, "variant": trainer.variant, "conditional": trainer.variant == "conditional",
-        "model_config": trainer.model_config.to_dict(), "sigma_data": schedule.SIGMA_DATA,
-        "state_dict": trainer.best["raw"], "ema_state_dict": trainer.best["ema"],
-        "leads": list(trainer.data.leads), "fs": trainer.data.fs, "data_hash": trainer.data.data_hash,
+        "format": FORMAT,
+        "variant": trainer.variant,
+        "conditional": trainer.variant == "conditional",
+        "model_config": trainer.model_config.to_dict(),
+        "sigma_data": schedule.SIGMA_DATA,
+        "state_dict": trainer.best["raw"],
+        "ema_state_dict": trainer.best["ema"],
+        "leads": list(trainer.data.leads),
+        "fs": trainer.data.fs,
+        "data_hash": trainer.data.data_hash,
         "conditioning": list(conditioning.FEATURE_NAMES),
-        "train_config": asdict(trainer.cfg), "batch_size": trainer.batch_size,
-        "best_step": int(trainer.best["step"]), "best_cv_loss": float(trainer.best["cv_loss"]),
-        "final_step": int(trainer.step), "n_parameters": count_parameters(trainer.model),
-        "n_train_beats": int(trainer.data.x_train.shape[0]), "n_cv_beats": int(trainer.data.x_cv.shape[0]),
-        "train_seconds": float(trainer.elapsed), "device": str(trainer.device),
+        "train_config": asdict(trainer.cfg),
+        "batch_size": trainer.batch_size,
+        "best_step": int(trainer.best["step"]),
+        "best_cv_loss": float(trainer.best["cv_loss"]),
+        "final_step": int(trainer.step),
+        "n_parameters": count_parameters(trainer.model),
+        "n_train_beats": int(trainer.data.x_train.shape[0]),
+        "n_cv_beats": int(trainer.data.x_cv.shape[0]),
+        "train_seconds": float(trainer.elapsed),
+        "device": str(trainer.device),
         "provenance": json.loads(json.dumps(provenance, default=str)),  # plain types: loadable with weights_only
     }
     with atomic_path(path, suffix=".pt") as tmp:
@@ -342,7 +427,9 @@ def history_frame(history: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(history, columns=list(HISTORY_COLUMNS))
 
 
-def plot_history(history: pd.DataFrame, variant: str, best_step: int, paths: list[str], provenance: dict[str, Any]) -> None:
+def plot_history(
+    history: pd.DataFrame, variant: str, best_step: int, paths: list[str], provenance: dict[str, Any]
+) -> None:
     """Training and CV loss against the step, the best-on-CV step marked."""
     import matplotlib.pyplot as plt
 
@@ -362,9 +449,18 @@ def plot_history(history: pd.DataFrame, variant: str, best_step: int, paths: lis
     save_figure(fig, paths, provenance)
 
 
-def train_prior(beats_dir: str | Path, variant: str, model: dict[str, Any], train: dict[str, Any], out_model: str | Path,
-                work_dir: str | Path, loss_table: tuple[str, str], loss_figure: tuple[str, str],
-                config: dict[str, Any], device: str = "auto") -> dict[str, Any]:
+def train_prior(
+    beats_dir: str | Path,
+    variant: str,
+    model: dict[str, Any],
+    train: dict[str, Any],
+    out_model: str | Path,
+    work_dir: str | Path,
+    loss_table: tuple[str, str],
+    loss_figure: tuple[str, str],
+    config: dict[str, Any],
+    device: str = "auto",
+) -> dict[str, Any]:
     """The workflow step: train one variant on a beat database, write the prior file, loss table and figure."""
     from .. import provenance as prov_mod
 
@@ -374,14 +470,24 @@ def train_prior(beats_dir: str | Path, variant: str, model: dict[str, Any], trai
     trainer = Trainer(data, UNetConfig(**model), cfg, work_dir, variant=variant, device=device)
     trainer.try_resume()
     trainer.run()
-    prov = prov_mod.make(config, data_hash=data.data_hash, seed=cfg.seed, variant=variant, step=trainer.step,
-                         best_step=trainer.best["step"])
+    prov = prov_mod.make(
+        config,
+        data_hash=data.data_hash,
+        seed=cfg.seed,
+        variant=variant,
+        step=trainer.step,
+        best_step=trainer.best["step"],
+    )
     blob = save_prior(out_model, trainer, prov)
     hist = history_frame(trainer.history)
-    write_table(hist, loss_table[0], loss_table[1],
-                caption=f"Training of the {variant} beat prior: mean training loss since the previous row and "
-                        f"CV loss (EMA weights, {cfg.cv_sigmas} fixed noise levels per CV beat). "
-                        f"Best on CV: step {trainer.best['step']} (loss {trainer.best['cv_loss']:.4f}).",
-                provenance=prov)
+    write_table(
+        hist,
+        loss_table[0],
+        loss_table[1],
+        caption=f"Training of the {variant} beat prior: mean training loss since the previous row and "
+        f"CV loss (EMA weights, {cfg.cv_sigmas} fixed noise levels per CV beat). "
+        f"Best on CV: step {trainer.best['step']} (loss {trainer.best['cv_loss']:.4f}).",
+        provenance=prov,
+    )
     plot_history(hist, variant, trainer.best["step"], list(loss_figure), prov)
     return blob

@@ -67,8 +67,9 @@ class ResNet1d(nn.Module):
 
     def __init__(self, leads: int, channels: int, stages: int, kernel: int) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv1d(leads, channels, kernel, padding=kernel // 2),
-                                  nn.GroupNorm(min(8, channels), channels), nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv1d(leads, channels, kernel, padding=kernel // 2), nn.GroupNorm(min(8, channels), channels), nn.ReLU()
+        )
         blocks, c = [], channels
         for s in range(stages):
             cout = channels * 2**s
@@ -99,8 +100,13 @@ class PredictorNet(nn.Module):
     def __init__(self, leads: int, cfg: RNDConfig) -> None:
         super().__init__()
         self.body = ResNet1d(leads, cfg.channels, cfg.stages, cfg.kernel)
-        self.head = nn.Sequential(nn.Linear(self.body.out_channels, cfg.hidden), nn.ReLU(),
-                                  nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, cfg.repr_dim))
+        self.head = nn.Sequential(
+            nn.Linear(self.body.out_channels, cfg.hidden),
+            nn.ReLU(),
+            nn.Linear(cfg.hidden, cfg.hidden),
+            nn.ReLU(),
+            nn.Linear(cfg.hidden, cfg.repr_dim),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
@@ -127,7 +133,7 @@ class PriorNetworkEnsemble:
         bs = min(self.cfg.batch_size, len(x))
         for b, (tgt, pred) in enumerate(zip(self.targets, self.predictors)):
             with torch.no_grad():
-                y = torch.cat([tgt(x[i:i + 1024]) for i in range(0, len(x), 1024)])
+                y = torch.cat([tgt(x[i : i + 1024]) for i in range(0, len(x), 1024)])
             opt = torch.optim.Adam(pred.parameters(), lr=self.cfg.lr)
             pred.train()
             t0 = time.perf_counter()
@@ -135,7 +141,7 @@ class PriorNetworkEnsemble:
                 perm = torch.randperm(len(x), generator=gen).to(self.device)
                 total = 0.0
                 for i in range(0, len(x) - bs + 1, bs):
-                    idx = perm[i:i + bs]
+                    idx = perm[i : i + bs]
                     loss = F.mse_loss(pred(x[idx]), y[idx])
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
@@ -143,8 +149,13 @@ class PriorNetworkEnsemble:
                     total += float(loss.detach()) * len(idx)
                 self.history.append({"pair": b, "epoch": epoch + 1, "mse": total / (len(x) // bs * bs)})
             pred.eval()
-            log.info("prior network %d/%d: final MSE %.4g (%.1f s)", b + 1, self.cfg.pairs, self.history[-1]["mse"],
-                     time.perf_counter() - t0)
+            log.info(
+                "prior network %d/%d: final MSE %.4g (%.1f s)",
+                b + 1,
+                self.cfg.pairs,
+                self.history[-1]["mse"],
+                time.perf_counter() - t0,
+            )
         return self.history
 
     @torch.no_grad()
@@ -155,8 +166,8 @@ class PriorNetworkEnsemble:
         for tgt, pred in zip(self.targets, self.predictors):
             pred.eval()
             for i in range(0, len(x), chunk):
-                xb = x[i:i + chunk].to(self.device)
-                out[i:i + chunk] += (pred(xb) - tgt(xb)).norm(dim=1).double().cpu().numpy()
+                xb = x[i : i + chunk].to(self.device)
+                out[i : i + chunk] += (pred(xb) - tgt(xb)).norm(dim=1).double().cpu().numpy()
         return out / len(self.targets)
 
 
@@ -165,8 +176,19 @@ def summarise(values: dict[str, np.ndarray]) -> pd.DataFrame:
     rows = []
     for group, v in values.items():
         q = np.percentile(v, [5, 25, 50, 75, 95])
-        rows.append(dict(group=group, n=len(v), mean=v.mean(), std=v.std(ddof=1) if len(v) > 1 else 0.0, p05=q[0],
-                         q25=q[1], median=q[2], q75=q[3], p95=q[4]))
+        rows.append(
+            dict(
+                group=group,
+                n=len(v),
+                mean=v.mean(),
+                std=v.std(ddof=1) if len(v) > 1 else 0.0,
+                p05=q[0],
+                q25=q[1],
+                median=q[2],
+                q75=q[3],
+                p95=q[4],
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -187,9 +209,16 @@ def plot_uncertainty(values: dict[str, np.ndarray], paths: list[str], provenance
     save_figure(fig, paths, provenance)
 
 
-def run_uncertainty_figure(cond_path: str | Path, beats_dir: str | Path, settings: dict[str, Any],
-                           sampler: dict[str, Any], table_paths: tuple[str, str], figure_paths: tuple[str, str],
-                           config: dict[str, Any], device: str = "auto") -> pd.DataFrame:
+def run_uncertainty_figure(
+    cond_path: str | Path,
+    beats_dir: str | Path,
+    settings: dict[str, Any],
+    sampler: dict[str, Any],
+    table_paths: tuple[str, str],
+    figure_paths: tuple[str, str],
+    config: dict[str, Any],
+    device: str = "auto",
+) -> pd.DataFrame:
     """Workflow step of figure 3: fit the ensemble on training beats; score train, test, generated and MI beats.
 
     Train, test and MI groups hold one beat per patient (paper 2.4); the generated group holds one beat
@@ -205,7 +234,11 @@ def run_uncertainty_figure(cond_path: str | Path, beats_dir: str | Path, setting
     db = beat_dataset.load(beats_dir)
     seed = int(settings.get("seed", config.get("seed", 0)))
     cfg = RNDConfig(**{k: v for k, v in settings.items() if k in RNDConfig.__dataclass_fields__})
-    x_fit = db.subset("train")[0] if settings.get("fit_beats", "all") == "all" else db.one_beat_per_patient("train", seed)[0]
+    x_fit = (
+        db.subset("train")[0]
+        if settings.get("fit_beats", "all") == "all"
+        else db.one_beat_per_patient("train", seed)[0]
+    )
     ens = PriorNetworkEnsemble(len(db.leads), cfg, device)
     ens.fit(x_fit)
     groups: dict[str, np.ndarray] = {}
@@ -213,9 +246,15 @@ def run_uncertainty_figure(cond_path: str | Path, beats_dir: str | Path, setting
     x_test, m_test = db.one_beat_per_patient("test", seed + 2)
     groups["test"] = x_test
     prior = load_prior(cond_path, device)
-    groups["generated"] = generate(prior, int(settings["steps"]), cond=conditioning.encode_meta(m_test),
-                                   method=sampler["method"], eta=sampler["eta"], seed=seed + 3,
-                                   batch_size=sampler["batch_size"])
+    groups["generated"] = generate(
+        prior,
+        int(settings["steps"]),
+        cond=conditioning.encode_meta(m_test),
+        method=sampler["method"],
+        eta=sampler["eta"],
+        seed=seed + 3,
+        batch_size=sampler["batch_size"],
+    )
     n_mi = int((db.meta["split"] == "mi").sum())
     note = ""
     if n_mi:
@@ -226,10 +265,12 @@ def run_uncertainty_figure(cond_path: str | Path, beats_dir: str | Path, setting
     values = {g: ens.uncertainty(x) for g, x in groups.items()}
     table = summarise(values)
     prov = prov_mod.make(config, data_hash=db.data_hash, seed=seed, prior=prior.provenance, rnd=asdict(cfg))
-    caption = (f"Figure 3: uncertainty (mean over {cfg.pairs} prior-network pairs of the L2 distance between the "
-               f"trained predictor and its fixed random target, {cfg.repr_dim}-dimensional) of train, test, "
-               f"generated ({settings['steps']} steps, conditioned on the test patients) and MI beats; one beat "
-               f"per patient. Predictors fitted for {cfg.epochs} epochs on {len(x_fit)} training beats." + note)
+    caption = (
+        f"Figure 3: uncertainty (mean over {cfg.pairs} prior-network pairs of the L2 distance between the "
+        f"trained predictor and its fixed random target, {cfg.repr_dim}-dimensional) of train, test, "
+        f"generated ({settings['steps']} steps, conditioned on the test patients) and MI beats; one beat "
+        f"per patient. Predictors fitted for {cfg.epochs} epochs on {len(x_fit)} training beats." + note
+    )
     write_table(table, table_paths[0], table_paths[1], caption=caption, provenance=prov)
     plot_uncertainty(values, list(figure_paths), prov, int(settings["steps"]))
     return table

@@ -17,7 +17,15 @@ from .noise import estimate_noise, estimate_noise_batch
 from .operators import Linear, Mask, Observation, build_observation
 
 __all__ = [
-    "Sampler", "get_sampler", "available", "default_options", "DenoiserCall",
-    "Mask", "Linear", "Observation", "build_observation",
-    "estimate_noise", "estimate_noise_batch",
+    "Sampler",
+    "get_sampler",
+    "available",
+    "default_options",
+    "DenoiserCall",
+    "Mask",
+    "Linear",
+    "Observation",
+    "build_observation",
+    "estimate_noise",
+    "estimate_noise_batch",
 ]

@@ -36,21 +36,35 @@ class Sampler(Protocol):
 
     name: ClassVar[str]
 
-    def sample(self, denoiser: Denoiser, y: Tensor, operator: Operator, sigma_y: SigmaLike, n_samples: int,
-               generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self,
+        denoiser: Denoiser,
+        y: Tensor,
+        operator: Operator,
+        sigma_y: SigmaLike,
+        n_samples: int,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         """``n_samples`` draws ``[n_samples, *x_shape]`` from the posterior of ``x`` given ``y [m]``."""
         ...
 
-    def sample_batch(self, denoiser: Denoiser, ys: Tensor, operator: Operator | Sequence[Operator],
-                     sigma_y: SigmaLike, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample_batch(
+        self,
+        denoiser: Denoiser,
+        ys: Tensor,
+        operator: Operator | Sequence[Operator],
+        sigma_y: SigmaLike,
+        n_samples: int,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         """``[P, n_samples, *x_shape]`` for ``P`` observations ``ys [P, m]`` at once."""
         ...
 
 
-_REGISTRY: dict[str, type["BaseSampler"]] = {}
+_REGISTRY: dict[str, type[BaseSampler]] = {}
 
 
-def register(cls: type["BaseSampler"]) -> type["BaseSampler"]:
+def register(cls: type[BaseSampler]) -> type[BaseSampler]:
     """Class decorator adding a sampler to the registry under ``cls.name``."""
     if cls.name in _REGISTRY:
         raise ValueError(f"sampler {cls.name!r} registered twice")
@@ -63,7 +77,7 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_sampler(name: str, **options) -> "BaseSampler":
+def get_sampler(name: str, **options) -> BaseSampler:
     """The sampler ``name`` with ``options`` (unknown options are errors; see each sampler's defaults)."""
     if name not in _REGISTRY:
         raise KeyError(f"unknown sampler {name!r}; available: {', '.join(available())}")
@@ -119,8 +133,8 @@ class DenoiserCall:
 
     def __init__(self, denoiser: Denoiser, x_shape: tuple[int, ...]) -> None:
         self.denoiser, self.x_shape = denoiser, x_shape
-        self.calls = 0           # number of denoiser invocations
-        self.evaluations = 0     # number of states denoised (sum of batch sizes)
+        self.calls = 0  # number of denoiser invocations
+        self.evaluations = 0  # number of states denoised (sum of batch sizes)
 
     def __call__(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         P, B, d = x.shape
@@ -155,8 +169,15 @@ class BaseSampler:
 
     name: ClassVar[str] = ""
 
-    def sample(self, denoiser: Denoiser, y: Tensor, operator: Operator, sigma_y: SigmaLike, n_samples: int,
-               generator: torch.Generator | None = None) -> Tensor:
+    def sample(
+        self,
+        denoiser: Denoiser,
+        y: Tensor,
+        operator: Operator,
+        sigma_y: SigmaLike,
+        n_samples: int,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         y = torch.as_tensor(y)
         if y.ndim != 1:
             raise ValueError(f"y must be [m], got shape {tuple(y.shape)} (use sample_batch for several patients)")
@@ -165,8 +186,15 @@ class BaseSampler:
             sig = sig[None, :]
         return self.sample_batch(denoiser, y[None, :], operator, sig, n_samples, generator)[0]
 
-    def sample_batch(self, denoiser: Denoiser, ys: Tensor, operator: Operator | Sequence[Operator],
-                     sigma_y: SigmaLike, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
+    def sample_batch(
+        self,
+        denoiser: Denoiser,
+        ys: Tensor,
+        operator: Operator | Sequence[Operator],
+        sigma_y: SigmaLike,
+        n_samples: int,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         if n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}")
         ys = torch.as_tensor(ys)
@@ -216,5 +244,7 @@ def check_positive(name: str, value, allow_zero: bool = False) -> None:
 def check_noise_positive(obs: Observation, sampler: str) -> None:
     """Samplers whose likelihood is a Gaussian density need ``sigma_y > 0`` everywhere."""
     if bool((obs.sigma <= 0).any()):
-        raise ValueError(f"{sampler} needs sigma_y > 0 (its guidance is the Gaussian log-likelihood); "
-                         "use mcgdiff, pgdm, ddnm or diffpir for noiseless observations")
+        raise ValueError(
+            f"{sampler} needs sigma_y > 0 (its guidance is the Gaussian log-likelihood); "
+            "use mcgdiff, pgdm, ddnm or diffpir for noiseless observations"
+        )

@@ -40,8 +40,14 @@ class _Block(nn.Module):
 class StandInDenoiser(nn.Module):
     """Random-weight EDM denoiser shaped like the beat paper's 1D UNet (one resolution), ``D(x, sigma)``."""
 
-    def __init__(self, leads: int = 9, channels: int = 64, blocks: int = 4, sigma_data: float = schedule.SIGMA_DATA,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        leads: int = 9,
+        channels: int = 64,
+        blocks: int = 4,
+        sigma_data: float = schedule.SIGMA_DATA,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         torch.manual_seed(seed)
         self.sigma_data, self.channels = sigma_data, channels
@@ -127,8 +133,16 @@ class CountingDenoiser:
         return out
 
 
-def measure(sampler, denoiser, y: Tensor, operator, sigma_y, n_samples: int, patients: int = 1,
-            generator: torch.Generator | None = None) -> dict:
+def measure(
+    sampler,
+    denoiser,
+    y: Tensor,
+    operator,
+    sigma_y,
+    n_samples: int,
+    patients: int = 1,
+    generator: torch.Generator | None = None,
+) -> dict:
     """Run ``sampler.sample_batch`` on ``patients`` copies of ``y`` and report throughput and cost split."""
     dev = y.device
     counter = CountingDenoiser(denoiser, sync=dev.type == "cuda")
@@ -144,10 +158,15 @@ def measure(sampler, denoiser, y: Tensor, operator, sigma_y, n_samples: int, pat
         raise RuntimeError(f"{sampler.name}: non-finite samples in the speed benchmark")
     draws = patients * n_samples
     return {
-        "sampler": sampler.name, "patients": patients, "samples_per_patient": n_samples,
-        "seconds": total, "samples_per_s": draws / total,
-        "denoiser_calls": counter.calls, "denoiser_rows_per_sample": counter.rows / draws,
+        "sampler": sampler.name,
+        "patients": patients,
+        "samples_per_patient": n_samples,
+        "seconds": total,
+        "samples_per_s": draws / total,
+        "denoiser_calls": counter.calls,
+        "denoiser_rows_per_sample": counter.rows / draws,
         "vjp_rows_per_sample": counter.vjp_rows / draws,
-        "forward_frac": counter.forward_s / total, "vjp_frac": counter.vjp_s / total,
+        "forward_frac": counter.forward_s / total,
+        "vjp_frac": counter.vjp_s / total,
         "other_frac": max(0.0, 1 - (counter.forward_s + counter.vjp_s) / total),
     }

@@ -32,11 +32,11 @@ Tensor = torch.Tensor
 class LowRankGMM:
     """Mixture prior with ``C_k = Q_k diag(lam_k) Q_k^T + floor_k I``; call it as an EDM denoiser ``D(x, sigma)``."""
 
-    weights: Tensor   # [K]
-    means: Tensor     # [K, d]
-    Q: Tensor         # [K, d, r], orthonormal columns
-    lam: Tensor       # [K, r] >= 0
-    floor: Tensor     # [K] > 0
+    weights: Tensor  # [K]
+    means: Tensor  # [K, d]
+    Q: Tensor  # [K, d, r], orthonormal columns
+    lam: Tensor  # [K, r] >= 0
+    floor: Tensor  # [K] > 0
     x_shape: tuple[int, ...]
 
     def __post_init__(self) -> None:
@@ -57,26 +57,32 @@ class LowRankGMM:
     def K(self) -> int:
         return int(self.means.shape[0])
 
-    def to(self, device: torch.device | str) -> "LowRankGMM":
-        return LowRankGMM(self.weights.to(device), self.means.to(device), self.Q.to(device), self.lam.to(device),
-                          self.floor.to(device), self.x_shape)
+    def to(self, device: torch.device | str) -> LowRankGMM:
+        return LowRankGMM(
+            self.weights.to(device),
+            self.means.to(device),
+            self.Q.to(device),
+            self.lam.to(device),
+            self.floor.to(device),
+            self.x_shape,
+        )
 
     # ------------------------------------------------------------------ denoiser
     def __call__(self, x: Tensor, sigma: Tensor) -> Tensor:
         """Exact ``E[x0 | x_sigma = x]`` for ``x [B, *x_shape]``, ``sigma [B]`` (or a float)."""
         B = x.shape[0]
         xf = x.reshape(B, -1).double()
-        s2 = torch.as_tensor(sigma, dtype=torch.float64, device=x.device).reshape(-1).expand(B) ** 2   # [B]
+        s2 = torch.as_tensor(sigma, dtype=torch.float64, device=x.device).reshape(-1).expand(B) ** 2  # [B]
         m, Q, lam, f = (t.to(x.device) for t in (self.means, self.Q, self.lam, self.floor))
-        a = f[None, :] + s2[:, None]                                            # [B, K]
-        c = lam[None] / (lam[None] + a[:, :, None])                             # [B, K, r]
-        p = torch.einsum("bd,kdr->bkr", xf, Q) - torch.einsum("kd,kdr->kr", m, Q)[None]   # Q^T (x - m)
-        u2 = (xf * xf).sum(1)[:, None] - 2 * xf @ m.T + (m * m).sum(1)[None]    # ||x - m||^2  [B, K]
+        a = f[None, :] + s2[:, None]  # [B, K]
+        c = lam[None] / (lam[None] + a[:, :, None])  # [B, K, r]
+        p = torch.einsum("bd,kdr->bkr", xf, Q) - torch.einsum("kd,kdr->kr", m, Q)[None]  # Q^T (x - m)
+        u2 = (xf * xf).sum(1)[:, None] - 2 * xf @ m.T + (m * m).sum(1)[None]  # ||x - m||^2  [B, K]
         quad = (u2 - (c * p * p).sum(-1)) / a
         logdet = torch.log(lam[None] + a[:, :, None]).sum(-1) + (self.d - lam.shape[1]) * torch.log(a)
         logr = torch.log(self.weights.to(x.device))[None] - 0.5 * (quad + logdet)
-        r = torch.softmax(logr, dim=1)                                          # [B, K]
-        ra = r / a                                                              # [B, K]
+        r = torch.softmax(logr, dim=1)  # [B, K]
+        ra = r / a  # [B, K]
         out = xf - s2[:, None] * (ra.sum(1, keepdim=True) * xf - ra @ m)
         out = out + s2[:, None] * torch.einsum("bkr,kdr->bd", ra[:, :, None] * c * p, Q)
         return out.to(x.dtype).reshape(x.shape)
@@ -89,9 +95,10 @@ class LowRankGMM:
     def mean(self) -> Tensor:
         return self.weights @ self.means
 
-    def as_dense(self) -> "DenseGMM":
-        return DenseGMM(self.weights, self.means, torch.stack([self.covariance(k) for k in range(self.K)]),
-                        self.x_shape)
+    def as_dense(self) -> DenseGMM:
+        return DenseGMM(
+            self.weights, self.means, torch.stack([self.covariance(k) for k in range(self.K)]), self.x_shape
+        )
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``[n, *x_shape]`` exact prior draws (float64)."""
@@ -109,9 +116,9 @@ class LowRankGMM:
 class DenseGMM:
     """Mixture with dense covariances (exact posteriors); sampling through symmetric square roots."""
 
-    weights: Tensor   # [K]
-    means: Tensor     # [K, d]
-    covs: Tensor      # [K, d, d]
+    weights: Tensor  # [K]
+    means: Tensor  # [K, d]
+    covs: Tensor  # [K, d, d]
     x_shape: tuple[int, ...]
 
     def __post_init__(self) -> None:
@@ -119,7 +126,7 @@ class DenseGMM:
         self.means, self.covs = self.means.double(), self.covs.double()
         covs = 0.5 * (self.covs + self.covs.transpose(1, 2))
         evals, evecs = torch.linalg.eigh(covs)
-        self._root = evecs * evals.clamp(min=0).sqrt()[:, None, :]            # C = root root^T
+        self._root = evecs * evals.clamp(min=0).sqrt()[:, None, :]  # C = root root^T
 
     @property
     def d(self) -> int:
@@ -165,13 +172,13 @@ def posterior(prior: LowRankGMM | DenseGMM, operator: Operator, y: Tensor, sigma
     logw, means, covs = [], [], []
     for k in range(dense.means.shape[0]):
         C, mk = dense.covs[k], dense.means[k]
-        CA = C @ A.T                                                            # [d, m]
+        CA = C @ A.T  # [d, m]
         S = A @ CA + torch.diag(s2)
         S = 0.5 * (S + S.T)
         L = torch.linalg.cholesky(S)
         resid = y - A @ mk
         sol = torch.cholesky_solve(resid[:, None], L)[:, 0]
-        G = torch.cholesky_solve(CA.T, L)                                        # S^{-1} A C  [m, d]
+        G = torch.cholesky_solve(CA.T, L)  # S^{-1} A C  [m, d]
         means.append(mk + CA @ sol)
         covs.append(C - CA @ G)
         logw.append(torch.log(dense.weights[k]) - 0.5 * (resid @ sol) - torch.log(torch.diagonal(L)).sum())
@@ -180,8 +187,9 @@ def posterior(prior: LowRankGMM | DenseGMM, operator: Operator, y: Tensor, sigma
     return DenseGMM(w, torch.stack(means), torch.stack(covs), dense.x_shape)
 
 
-def noise_mle(prior: LowRankGMM, operator: Operator, y: Tensor, groups: Tensor, init: float = 0.1,
-              iters: int = 200) -> Tensor:
+def noise_mle(
+    prior: LowRankGMM, operator: Operator, y: Tensor, groups: Tensor, init: float = 0.1, iters: int = 200
+) -> Tensor:
     """Exact maximum-likelihood noise stds ``[G]``: maximiser over one std per group of the closed-form marginal
     likelihood ``log sum_k w_k N(y; A m_k, A C_k A^T + diag(sigma^2))`` (LBFGS on ``log sigma``).
 
@@ -223,9 +231,17 @@ def _smooth_noise(shape: tuple[int, ...], width: float, generator: torch.Generat
     return out.reshape(shape)
 
 
-def random_beatlike_gmm(x_shape: tuple[int, ...], n_components: int = 4, rank: int = 8, mean_std: float = 0.5,
-                        component_std: float = 0.2, floor_std: float = 0.03, smooth: float | None = None,
-                        decay: float = 0.7, generator: torch.Generator | None = None) -> LowRankGMM:
+def random_beatlike_gmm(
+    x_shape: tuple[int, ...],
+    n_components: int = 4,
+    rank: int = 8,
+    mean_std: float = 0.5,
+    component_std: float = 0.2,
+    floor_std: float = 0.03,
+    smooth: float | None = None,
+    decay: float = 0.7,
+    generator: torch.Generator | None = None,
+) -> LowRankGMM:
     """A random mixture shaped like ECG beats: smooth along the last (time) axis, correlated across leads.
 
     Component means are smooth curves of rms ``mean_std``; each component's covariance spans ``rank`` smooth

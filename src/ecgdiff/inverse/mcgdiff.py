@@ -44,7 +44,7 @@ from typing import ClassVar
 import torch
 
 from ..diffusion import schedule
-from .base import RNG, GridSampler, DenoiserCall, check_positive, register
+from .base import RNG, DenoiserCall, GridSampler, check_positive, register
 from .operators import Observation
 
 Tensor = torch.Tensor
@@ -101,10 +101,23 @@ def _ess(logw: Tensor) -> Tensor:
     return 1.0 / (w * w).sum(-1)
 
 
-def smc(den: DenoiserCall, obs: Observation, runs: int, particles: int, rng: RNG, *, steps: int = 20,
-        eta: float = 1.0, delta: float = 0.0, resampling: str = "systematic", levels: str = "insert",
-        max_extra_levels: int = 16, sigma_min: float = schedule.SIGMA_MIN, sigma_max: float = schedule.SIGMA_MAX,
-        rho: float = schedule.RHO) -> tuple[Tensor, dict]:
+def smc(
+    den: DenoiserCall,
+    obs: Observation,
+    runs: int,
+    particles: int,
+    rng: RNG,
+    *,
+    steps: int = 20,
+    eta: float = 1.0,
+    delta: float = 0.0,
+    resampling: str = "systematic",
+    levels: str = "insert",
+    max_extra_levels: int = 16,
+    sigma_min: float = schedule.SIGMA_MIN,
+    sigma_max: float = schedule.SIGMA_MAX,
+    rho: float = schedule.RHO,
+) -> tuple[Tensor, dict]:
     """Run ``runs`` independent MCGdiff SMC runs of ``particles`` particles for each of the ``P`` patients.
 
     Returns the final particles ``[P, runs, particles, d]`` (equally weighted within each run) and
@@ -123,20 +136,27 @@ def smc(den: DenoiserCall, obs: Observation, runs: int, particles: int, rng: RNG
     sig = torch.where(obs.valid, sig.clamp(min=v_floor), sig)
     grid = patient_levels(base, sig.cpu(), obs.valid.cpu(), levels, max_extra_levels).to(device)  # [P, L+1]
     L = grid.shape[1] - 1
-    ybar = obs.ybar[:, None, :]                                                 # [P, 1, r]
+    ybar = obs.ybar[:, None, :]  # [P, 1, r]
 
     def active(v: Tensor) -> tuple[Tensor, Tensor]:
         """Coordinates in the guiding function at levels ``v [P]`` and their guide variances (float64)."""
         act = obs.valid & (v[:, None] >= sig)
-        var = torch.where(act, v[:, None] ** 2 - (1.0 - delta) * sig ** 2, torch.zeros_like(sig)).clamp(min=0.0)
+        var = torch.where(act, v[:, None] ** 2 - (1.0 - delta) * sig**2, torch.zeros_like(sig)).clamp(min=0.0)
         return act, var
 
     # step coefficients per patient, from the schedule's own formulas
     g_cpu = grid.cpu().tolist()
-    eta_t = torch.tensor([[schedule.ddim_eta(g[i], g[i + 1], eta) for i in range(L)] for g in g_cpu],
-                         dtype=torch.float64, device=device)                   # [P, L]
-    coef_t = torch.tensor([[schedule.ddim_coefficient(g[i], g[i + 1], schedule.ddim_eta(g[i], g[i + 1], eta))
-                            for i in range(L)] for g in g_cpu], dtype=torch.float64, device=device)
+    eta_t = torch.tensor(
+        [[schedule.ddim_eta(g[i], g[i + 1], eta) for i in range(L)] for g in g_cpu], dtype=torch.float64, device=device
+    )  # [P, L]
+    coef_t = torch.tensor(
+        [
+            [schedule.ddim_coefficient(g[i], g[i + 1], schedule.ddim_eta(g[i], g[i + 1], eta)) for i in range(L)]
+            for g in g_cpu
+        ],
+        dtype=torch.float64,
+        device=device,
+    )
 
     # initial particles from phi_K ∝ g_K p_K with p_K ≈ N(0, v_K^2 I): exact Gaussian product on guided coords
     v0 = grid[:, 0]
@@ -157,7 +177,7 @@ def smc(den: DenoiserCall, obs: Observation, runs: int, particles: int, rng: RNG
 
         act, var = active(v)
         actn, varn = active(vn)
-        e2 = (eta_t[:, i] ** 2)[:, None]                                        # [P, 1] float64
+        e2 = (eta_t[:, i] ** 2)[:, None]  # [P, 1] float64
         # log L_k(xi): guided coordinates at the next level, predictive variance eta^2 + s2
         tot = e2 + varn
         useL = actn & (tot > 0)
@@ -172,7 +192,7 @@ def smc(den: DenoiserCall, obs: Observation, runs: int, particles: int, rng: RNG
         logw = (logL - logg).reshape(P, R, M)
         ess_trace.append(float(_ess(logw).mean()))
 
-        anc = _resample(logw, rng, resampling)                                  # [P, R, M]
+        anc = _resample(logw, rng, resampling)  # [P, R, M]
         mu_sel = torch.gather(mu.reshape(P, R, M, d), 2, anc[..., None].expand(P, R, M, d)).reshape(P, N, d)
 
         # auxiliary kernel p_k^y
@@ -181,7 +201,7 @@ def smc(den: DenoiserCall, obs: Observation, runs: int, particles: int, rng: RNG
         zc = obs.coords(z)
         mu_sel_c = obs.coords(mu_sel)
         both_zero = actn & (tot == 0)
-        w_y = torch.where(both_zero, torch.ones_like(tot), e2 * inv_tot)         # weight of ybar in the mean
+        w_y = torch.where(both_zero, torch.ones_like(tot), e2 * inv_tot)  # weight of ybar in the mean
         w_mu = torch.where(both_zero, torch.zeros_like(tot), varn * inv_tot)
         sd = torch.where(both_zero, torch.zeros_like(tot), (e2 * varn * inv_tot).clamp(min=0).sqrt())
         c_new = w_y.to(dtype)[:, None, :] * ybar + w_mu.to(dtype)[:, None, :] * mu_sel_c + sd.to(dtype)[:, None, :] * zc
@@ -246,9 +266,17 @@ class MCGdiff(GridSampler):
             raise ValueError(f"noise_method must be 'em' or 'gradient', got {self.noise_method!r}")
 
     def smc_options(self) -> dict:
-        return dict(steps=self.steps, eta=self.eta, delta=self.delta, resampling=self.resampling,
-                    levels=self.levels, max_extra_levels=self.max_extra_levels, sigma_min=self.sigma_min,
-                    sigma_max=self.sigma_max, rho=self.rho)
+        return dict(
+            steps=self.steps,
+            eta=self.eta,
+            delta=self.delta,
+            resampling=self.resampling,
+            levels=self.levels,
+            max_extra_levels=self.max_extra_levels,
+            sigma_min=self.sigma_min,
+            sigma_max=self.sigma_max,
+            rho=self.rho,
+        )
 
     def sample_batch(self, denoiser, ys, operator, sigma_y, n_samples, generator=None):
         if not self.estimate_noise:
@@ -258,9 +286,19 @@ class MCGdiff(GridSampler):
         ys = torch.as_tensor(ys)
         groups = resolve_groups(operator, self.noise_groups, ys.shape[1])
         init = self.noise_init if sigma_y is None else sigma_y
-        est = estimate_noise_batch(denoiser, ys, operator, groups, n_iter=self.noise_iters, init=init,
-                                   runs=self.noise_runs, particles=self.particles, method=self.noise_method,
-                                   generator=generator, **self.smc_options())
+        est = estimate_noise_batch(
+            denoiser,
+            ys,
+            operator,
+            groups,
+            n_iter=self.noise_iters,
+            init=init,
+            runs=self.noise_runs,
+            particles=self.particles,
+            method=self.noise_method,
+            generator=generator,
+            **self.smc_options(),
+        )
         self.last_noise_estimate = est
         self.last_sigma_y = est[:, groups.to(est.device)]
         return super().sample_batch(denoiser, ys, operator, self.last_sigma_y, n_samples, generator)

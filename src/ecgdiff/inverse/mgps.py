@@ -45,7 +45,7 @@ from typing import ClassVar
 import torch
 
 from ..diffusion import schedule
-from .base import RNG, GridSampler, DenoiserCall, check_noise_positive, check_positive, register
+from .base import RNG, DenoiserCall, GridSampler, check_noise_positive, check_positive, register
 from .operators import Observation
 
 
@@ -79,7 +79,7 @@ class MGPS(GridSampler):
 
     def _run(self, den: DenoiserCall, obs: Observation, n: int, rng: RNG) -> torch.Tensor:
         check_noise_positive(obs, "mgps")
-        t = self.grid()[::-1]          # t[0] = 0 < t[1] = sigma_min < ... < t[K] = sigma_max
+        t = self.grid()[::-1]  # t[0] = 0 < t[1] = sigma_min < ... < t[K] = sigma_max
         K = len(t) - 1
         x = rng.randn(obs.P, n, obs.d) * t[K]
         pred_x0 = den(x, t[K])
@@ -93,7 +93,7 @@ class MGPS(GridSampler):
             prior_std = schedule.posterior_std(ti, tl)
             init = pred_x0 if self.warm_start else x0_t
             unit = self._unit(tl, prior_std)
-            m = ((init + ratio * (x - init)) / unit).clone().requires_grad_(True)   # mean in Adam's units
+            m = ((init + ratio * (x - init)) / unit).clone().requires_grad_(True)  # mean in Adam's units
             logs = torch.full_like(x, math.log(prior_std)).requires_grad_(True)
             n_grad = self.grad_steps_final if k <= self.final_window else self.grad_steps
             if n_grad > 0:
@@ -144,7 +144,7 @@ DDPM_T, DDPM_BETA_MIN, DDPM_BETA_MAX = 1000, 1e-4, 0.02
 
 def ddpm_time(sigma: float) -> float:
     """Continuous DDPM time ``t`` with ``sigma^2 = 1 / alpha_bar(t) - 1`` for the linear-beta schedule."""
-    B = math.log1p(sigma * sigma)             # -log alpha_bar = b0 t + (b1 - b0) t^2 / (2 T)
+    B = math.log1p(sigma * sigma)  # -log alpha_bar = b0 t + (b1 - b0) t^2 / (2 T)
     a = (DDPM_BETA_MAX - DDPM_BETA_MIN) / (2 * DDPM_T)
     return (-DDPM_BETA_MIN + math.sqrt(DDPM_BETA_MIN**2 + 4 * a * B)) / (2 * a)
 

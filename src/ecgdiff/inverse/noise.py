@@ -56,23 +56,56 @@ def resolve_groups(operator: Operator | Sequence[Operator], groups: str | Tensor
     raise ValueError(f"groups must be 'lead', 'all' or a tensor of ids, got {groups!r}")
 
 
-def estimate_noise(denoiser, y: Tensor, operator: Operator, groups: str | Tensor = "lead", n_iter: int = 10,
-                   init: float | Tensor = 1.0, runs: int = 10, particles: int = 50, method: str = "em",
-                   lr: float = 0.5, generator: torch.Generator | None = None, **smc_options) -> Tensor:
+def estimate_noise(
+    denoiser,
+    y: Tensor,
+    operator: Operator,
+    groups: str | Tensor = "lead",
+    n_iter: int = 10,
+    init: float | Tensor = 1.0,
+    runs: int = 10,
+    particles: int = 50,
+    method: str = "em",
+    lr: float = 0.5,
+    generator: torch.Generator | None = None,
+    **smc_options,
+) -> Tensor:
     """Estimated noise std per group ``[G]`` for one observation ``y [m]`` (see the module docstring).
 
     ``smc_options`` are MCGdiff's (``steps``, ``eta``, ``delta``, ``resampling``, ``levels``, ...).
     """
     init_b = init[None, :] if isinstance(init, Tensor) and init.ndim == 1 else init
-    return estimate_noise_batch(denoiser, torch.as_tensor(y)[None, :], operator, groups, n_iter, init_b, runs,
-                                particles, method, lr, generator, **smc_options)[0]
+    return estimate_noise_batch(
+        denoiser,
+        torch.as_tensor(y)[None, :],
+        operator,
+        groups,
+        n_iter,
+        init_b,
+        runs,
+        particles,
+        method,
+        lr,
+        generator,
+        **smc_options,
+    )[0]
 
 
-def estimate_noise_batch(denoiser, ys: Tensor, operator: Operator | Sequence[Operator],
-                         groups: str | Tensor = "lead", n_iter: int = 10, init: float | Tensor = 1.0,
-                         runs: int = 10, particles: int = 50, method: str = "em", lr: float = 0.5,
-                         generator: torch.Generator | None = None, history: list | None = None,
-                         **smc_options) -> Tensor:
+def estimate_noise_batch(
+    denoiser,
+    ys: Tensor,
+    operator: Operator | Sequence[Operator],
+    groups: str | Tensor = "lead",
+    n_iter: int = 10,
+    init: float | Tensor = 1.0,
+    runs: int = 10,
+    particles: int = 50,
+    method: str = "em",
+    lr: float = 0.5,
+    generator: torch.Generator | None = None,
+    history: list | None = None,
+    **smc_options,
+) -> Tensor:
     """Estimated noise std per group ``[P, G]`` for ``P`` observations ``ys [P, m]`` at once.
 
     ``init`` is a float, a per-group ``[G]``/``[P, G]`` tensor, or a per-coordinate ``sigma_y`` (``[m]`` or
@@ -98,9 +131,10 @@ def estimate_noise_batch(denoiser, ys: Tensor, operator: Operator | Sequence[Ope
     init_t = torch.as_tensor(init, dtype=torch.float64, device=device)
     if init_t.ndim == 0:
         phi = init_t.expand(P, G).clone()
-    elif init_t.shape[-1] == m:          # per-coordinate sigma_y ([m] or [P, m]), averaged within groups
-        phi = group_mean(_sigma_matrix(init_t if init_t.ndim == 2 else init_t[None, :].expand(P, m),
-                                       P, m, device, torch.float64))
+    elif init_t.shape[-1] == m:  # per-coordinate sigma_y ([m] or [P, m]), averaged within groups
+        phi = group_mean(
+            _sigma_matrix(init_t if init_t.ndim == 2 else init_t[None, :].expand(P, m), P, m, device, torch.float64)
+        )
     elif init_t.shape in ((G,), (P, G)):
         phi = init_t.expand(P, G).clone()
     else:
@@ -115,7 +149,7 @@ def estimate_noise_batch(denoiser, ys: Tensor, operator: Operator | Sequence[Ope
         with torch.no_grad():
             parts, _ = smc(den, obs, runs, particles, rng, **smc_options)
         x = parts.reshape(P, -1, obs.d)
-        r2 = ((ys[:, None, :] - obs.forward(x)) ** 2).double().mean(1)       # [P, m]
+        r2 = ((ys[:, None, :] - obs.forward(x)) ** 2).double().mean(1)  # [P, m]
         ms = group_mean(r2)
         if method == "em":
             phi = ms.sqrt()

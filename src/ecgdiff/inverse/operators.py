@@ -24,12 +24,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Union
 
 import torch
 
 Tensor = torch.Tensor
-SigmaLike = Union[float, Tensor]
+SigmaLike = float | Tensor
 
 #: Singular values below ``RANK_RTOL * s_max`` are treated as zero (direction not observed).
 RANK_RTOL = 1e-6
@@ -55,7 +54,7 @@ class Mask:
     def __repr__(self) -> str:
         return f"Mask(x_shape={self.x_shape}, observed={self.m})"
 
-    def to(self, device: torch.device | str) -> "Mask":
+    def to(self, device: torch.device | str) -> Mask:
         return self if self.mask.device == torch.device(device) else Mask(self.mask.to(device))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -113,7 +112,7 @@ class Linear:
     def __repr__(self) -> str:
         return f"Linear(m={self.m}, x_shape={self.x_shape})"
 
-    def to(self, device: torch.device | str) -> "Linear":
+    def to(self, device: torch.device | str) -> Linear:
         if self.A.device == torch.device(device):
             return self
         out = Linear(self.A.to(device), self.x_shape)
@@ -154,7 +153,7 @@ class Linear:
         return out
 
 
-Operator = Union[Mask, Linear]
+Operator = Mask | Linear
 
 
 def sigma_vector(sigma_y: SigmaLike, m: int, device: torch.device, dtype: torch.dtype) -> Tensor:
@@ -191,7 +190,7 @@ class Observation:
     operators: list[Operator]
     V: Tensor | None = None
     index: Tensor | None = None  # [P, m] observed flat indices (mask kind)
-    A: Tensor | None = None      # [P, m, d] (spectral kind)
+    A: Tensor | None = None  # [P, m, d] (spectral kind)
 
     @property
     def P(self) -> int:
@@ -238,8 +237,9 @@ class Observation:
         return (r * r).sum(-1)
 
 
-def build_observation(operator: Operator | Sequence[Operator], y: Tensor, sigma_y: SigmaLike | Tensor,
-                      dtype: torch.dtype | None = None) -> Observation:
+def build_observation(
+    operator: Operator | Sequence[Operator], y: Tensor, sigma_y: SigmaLike | Tensor, dtype: torch.dtype | None = None
+) -> Observation:
     """Diagonal form of ``P`` observations ``y [P, m]`` with noise ``sigma_y`` (float, ``[P]``, ``[m]`` or ``[P, m]``;
     a 1-D ``sigma_y`` of length ``P`` is per patient, even when ``P == m``).
 
@@ -272,9 +272,9 @@ def _sigma_matrix(sigma_y, P: int, m: int, device, dtype) -> Tensor:
     s = torch.as_tensor(sigma_y, dtype=dtype, device=device)
     if s.ndim == 0:
         s = s.expand(P, m)
-    elif s.ndim == 1 and s.shape[0] == P:          # one std per patient (takes precedence when P == m)
+    elif s.ndim == 1 and s.shape[0] == P:  # one std per patient (takes precedence when P == m)
         s = s[:, None].expand(P, m)
-    elif s.ndim == 1 and s.shape[0] == m:          # one std per observed coordinate, shared by the patients
+    elif s.ndim == 1 and s.shape[0] == m:  # one std per observed coordinate, shared by the patients
         s = s[None, :].expand(P, m)
     elif s.shape != (P, m):
         raise ValueError(f"sigma_y must be a float, [P]={P}, [m]={m} or [P, m], got shape {tuple(s.shape)}")
@@ -288,7 +288,7 @@ def _mask_observation(ops: list[Mask], y: Tensor, sig: Tensor, x_shape) -> Obser
     P, m = y.shape
     device, dtype = y.device, y.dtype
     d = ops[0].d
-    index = torch.stack([op.index.to(device) for op in ops])          # [P, m]
+    index = torch.stack([op.index.to(device) for op in ops])  # [P, m]
     valid = torch.zeros(P, d, dtype=torch.bool, device=device)
     valid.scatter_(1, index, True)
     ybar = torch.zeros(P, d, dtype=dtype, device=device).scatter_(1, index, y)
@@ -310,8 +310,10 @@ def _spectral_observation(ops: list[Linear], y: Tensor, sig: Tensor, x_shape) ->
             ybar = (U.T @ y[p].double().cpu().to(U.device)) / s
         else:
             if bool((s_p == 0).any()):
-                raise ValueError(f"patient {p}: heteroscedastic noise with some sigma_y = 0 is not supported "
-                                 "by the Linear operator (whitening needs sigma_y > 0)")
+                raise ValueError(
+                    f"patient {p}: heteroscedastic noise with some sigma_y = 0 is not supported "
+                    "by the Linear operator (whitening needs sigma_y > 0)"
+                )
             U, s, V = op.svd(row_scale=1.0 / s_p)
             std = 1.0 / s
             ybar = (U.T @ (y[p].double().cpu() / s_p).to(U.device)) / s
@@ -325,5 +327,15 @@ def _spectral_observation(ops: list[Linear], y: Tensor, sig: Tensor, x_shape) ->
         k = V.shape[1]
         Vb[p, :, :k], yb[p, :k], sb[p, :k], vb[p, :k] = V, ybar, std, True
     A = torch.stack([op.A.to(device=device, dtype=dtype) for op in ops])
-    return Observation("spectral", x_shape, yb.to(device, dtype), sb.to(device, dtype), vb.to(device), y, sig,
-                       list(ops), V=Vb.to(device, dtype), A=A)
+    return Observation(
+        "spectral",
+        x_shape,
+        yb.to(device, dtype),
+        sb.to(device, dtype),
+        vb.to(device),
+        y,
+        sig,
+        list(ops),
+        V=Vb.to(device, dtype),
+        A=A,
+    )

@@ -29,7 +29,7 @@ from typing import ClassVar
 import torch
 
 from ..diffusion import schedule
-from .base import RNG, GridSampler, DenoiserCall, check_positive, register
+from .base import RNG, DenoiserCall, GridSampler, check_positive, register
 from .operators import Observation
 
 

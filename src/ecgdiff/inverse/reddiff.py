@@ -28,8 +28,7 @@ from typing import ClassVar
 
 import torch
 
-from ..diffusion import schedule
-from .base import RNG, GridSampler, DenoiserCall, check_noise_positive, check_positive, register
+from .base import RNG, DenoiserCall, GridSampler, check_noise_positive, check_positive, register
 from .operators import Observation
 
 
@@ -57,8 +56,9 @@ class REDdiff(GridSampler):
         ybar = obs.ybar[:, None, :]
         inv_var = torch.where(obs.valid, 1.0 / obs.std.clamp(min=1e-30) ** 2, torch.zeros_like(obs.std))[:, None, :]
         valid = obs.valid[:, None, :]
-        x_init = obs.replace(torch.zeros(obs.P, n, obs.d, device=ybar.device, dtype=ybar.dtype),
-                             ybar.expand(obs.P, n, -1), valid)
+        x_init = obs.replace(
+            torch.zeros(obs.P, n, obs.d, device=ybar.device, dtype=ybar.dtype), ybar.expand(obs.P, n, -1), valid
+        )
         mu = x_init.clone().requires_grad_(True)
         opt = torch.optim.Adam([mu], lr=self.lr, betas=(0.9, 0.99))
         scale = 1.0 / obs.d  # objective per coordinate (Adam is scale-free up to its epsilon)

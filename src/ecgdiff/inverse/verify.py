@@ -44,21 +44,31 @@ class Problem:
     posterior: DenseGMM = field(repr=False)
 
 
-def make_problem(name: str, prior: LowRankGMM, operator: Operator, sigma_y: float | Tensor,
-                 generator: torch.Generator, dtype: torch.dtype = torch.float32) -> Problem:
+def make_problem(
+    name: str,
+    prior: LowRankGMM,
+    operator: Operator,
+    sigma_y: float | Tensor,
+    generator: torch.Generator,
+    dtype: torch.dtype = torch.float32,
+) -> Problem:
     """Draw ``x ~ prior`` and ``y = A x + sigma_y eps`` with ``generator``; compute the exact posterior."""
     x = prior.sample(1, generator)[0]
     s = sigma_vector(sigma_y, operator.m, torch.device("cpu"), torch.float64)
-    clean = operator.forward(x[None].double())[0] if isinstance(operator, Mask) else \
-        Linear(operator.A.double(), operator.x_shape).forward(x[None])[0]
+    clean = (
+        operator.forward(x[None].double())[0]
+        if isinstance(operator, Mask)
+        else Linear(operator.A.double(), operator.x_shape).forward(x[None])[0]
+    )
     y = clean + s * torch.randn(operator.m, generator=generator, dtype=torch.float64)
     y = y.to(dtype)
     sig = sigma_y if not isinstance(sigma_y, Tensor) else sigma_y.to(dtype)
     return Problem(name, prior, operator, sig, x, y, posterior(prior, operator, y.double(), s))
 
 
-def sliced_wasserstein(a: Tensor | np.ndarray, b: Tensor | np.ndarray, n_projections: int = 256,
-                       seed: int = 0) -> float:
+def sliced_wasserstein(
+    a: Tensor | np.ndarray, b: Tensor | np.ndarray, n_projections: int = 256, seed: int = 0
+) -> float:
     """Sliced Wasserstein-2 distance between two sample sets ``[n, ...]`` (flattened), POT's estimator."""
     a = np.asarray(a.reshape(a.shape[0], -1).double().cpu() if isinstance(a, Tensor) else a, dtype=np.float64)
     b = np.asarray(b.reshape(b.shape[0], -1).double().cpu() if isinstance(b, Tensor) else b, dtype=np.float64)
@@ -90,10 +100,18 @@ def reference(problem: Problem, n: int, seed: int = 0, n_projections: int = 256)
     pr = problem.prior.sample(n, g).reshape(n, -1)
     mean = problem.posterior.mean()
     trace = float(torch.diagonal(problem.posterior.covariance()).sum())
-    return Reference(e1, e2, pr, mean,
-                     sliced_wasserstein(e2, e1, n_projections, seed), sliced_wasserstein(pr, e1, n_projections, seed),
-                     float((e2.mean(0) - mean).norm()), float((problem.prior.mean() - mean).norm()),
-                     trace, float(e2.var(0).sum()) / trace)
+    return Reference(
+        e1,
+        e2,
+        pr,
+        mean,
+        sliced_wasserstein(e2, e1, n_projections, seed),
+        sliced_wasserstein(pr, e1, n_projections, seed),
+        float((e2.mean(0) - mean).norm()),
+        float((problem.prior.mean() - mean).norm()),
+        trace,
+        float(e2.var(0).sum()) / trace,
+    )
 
 
 def score(samples: Tensor, ref: Reference, n_projections: int = 256, seed: int = 0) -> dict[str, float]:
@@ -102,11 +120,16 @@ def score(samples: Tensor, ref: Reference, n_projections: int = 256, seed: int =
     sw = sliced_wasserstein(s, ref.exact, n_projections, seed)
     mean_err = float((s.mean(0) - ref.mean).norm())
     return {
-        "sw": sw, "sw_ref": ref.sw_ref, "sw_prior": ref.sw_prior,
+        "sw": sw,
+        "sw_ref": ref.sw_ref,
+        "sw_prior": ref.sw_prior,
         "sw_excess": (sw - ref.sw_ref) / max(ref.sw_prior - ref.sw_ref, 1e-12),
-        "mean_err": mean_err, "mean_err_ref": ref.mean_err_ref, "mean_err_prior": ref.mean_err_prior,
+        "mean_err": mean_err,
+        "mean_err_ref": ref.mean_err_ref,
+        "mean_err_prior": ref.mean_err_prior,
         "mean_rel": mean_err / max(ref.mean_err_prior, 1e-12),
-        "var_ratio": float(s.var(0).sum()) / ref.trace, "var_ratio_ref": ref.var_ratio_ref,
+        "var_ratio": float(s.var(0).sum()) / ref.trace,
+        "var_ratio_ref": ref.var_ratio_ref,
     }
 
 
@@ -128,7 +151,7 @@ def small_problems(x_shape: tuple[int, ...] = (3, 16), seed: int = 0) -> dict[st
     m[: L - 1] = True
     out["lead_missing"] = make_problem("lead_missing", prior, Mask(m), 0.05, g)
     m = torch.ones(x_shape, dtype=torch.bool)
-    m[:, T // 3: 2 * T // 3] = False
+    m[:, T // 3 : 2 * T // 3] = False
     out["span_missing"] = make_problem("span_missing", prior, Mask(m), 0.1, g)
     m = torch.zeros(x_shape, dtype=torch.bool)
     m[:2] = True
@@ -166,7 +189,7 @@ def beat_problems(n_time: int = 176, seed: int = 0, n_components: int = 4, rank:
     m[L.indices(["V3"], names)] = False
     out["lead_missing"] = make_problem("lead_missing", prior, Mask(m), 0.05, g)
     m = torch.ones(shape, dtype=torch.bool)
-    m[:, n_time // 3: 2 * n_time // 3] = False
+    m[:, n_time // 3 : 2 * n_time // 3] = False
     out["span_missing"] = make_problem("span_missing", prior, Mask(m), 0.05, g)
     full = Mask(torch.ones(shape, dtype=torch.bool))
     per_lead = torch.distributions.Exponential(torch.tensor(5.0, dtype=torch.float64))
@@ -178,8 +201,15 @@ def beat_problems(n_time: int = 176, seed: int = 0, n_components: int = 4, rank:
     return out
 
 
-def run_accuracy(problems: dict[str, Problem], samplers: list[tuple[str, str, dict]], n: int, seed: int = 0,
-                 refs: dict[str, Reference] | None = None, device: str = "cpu", log=print) -> list[dict]:
+def run_accuracy(
+    problems: dict[str, Problem],
+    samplers: list[tuple[str, str, dict]],
+    n: int,
+    seed: int = 0,
+    refs: dict[str, Reference] | None = None,
+    device: str = "cpu",
+    log=print,
+) -> list[dict]:
     """Score every ``(label, sampler name, options)`` on every problem with ``n`` draws (seeded).
 
     Returns one row per (sampler, problem) with the :func:`score` fields, the wall time and the number of
@@ -206,15 +236,23 @@ def run_accuracy(problems: dict[str, Problem], samplers: list[tuple[str, str, di
                 row = score(x.cpu(), refs[key], seed=seed)
             except ValueError as err:  # e.g. a sampler that needs sigma_y > 0
                 row = {"error": str(err)}
-            row.update(sampler=label, problem=key, seconds=time.perf_counter() - t0,
-                       denoiser_calls=getattr(sampler, "last_calls", float("nan")))
+            row.update(
+                sampler=label,
+                problem=key,
+                seconds=time.perf_counter() - t0,
+                denoiser_calls=getattr(sampler, "last_calls", float("nan")),
+            )
             diag = getattr(sampler, "last_diagnostics", None)
             if diag and diag.get("ess"):  # MCGdiff: effective sample size before each resampling
                 guided = [e for e in diag["ess"] if e < sampler.particles - 1e-6] or [float(sampler.particles)]
-                row.update(ess_mean=sum(diag["ess"]) / len(diag["ess"]), ess_min=min(diag["ess"]),
-                           ess_mean_guided=sum(guided) / len(guided))
+                row.update(
+                    ess_mean=sum(diag["ess"]) / len(diag["ess"]),
+                    ess_min=min(diag["ess"]),
+                    ess_mean_guided=sum(guided) / len(guided),
+                )
             rows.append(row)
             if log:
-                log(f"{label:28s} {key:20s} " + " ".join(f"{k}={v:.4g}" for k, v in row.items()
-                                                        if isinstance(v, float)))
+                log(
+                    f"{label:28s} {key:20s} " + " ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float))
+                )
     return rows

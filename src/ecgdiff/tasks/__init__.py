@@ -23,14 +23,19 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .beat import anomaly, denoising, missing_leads, particles, qt_rr
 from . import common
+from .beat import anomaly, denoising, missing_leads, particles, qt_rr
 from .posterior import SamplesProvider, make_sampler
 
 log = logging.getLogger(__name__)
 
-TASKS = {"denoising": denoising, "missing_leads": missing_leads, "qt_rr": qt_rr, "anomaly": anomaly,
-         "particles": particles}
+TASKS = {
+    "denoising": denoising,
+    "missing_leads": missing_leads,
+    "qt_rr": qt_rr,
+    "anomaly": anomaly,
+    "particles": particles,
+}
 
 #: Output keys of each task's gather step (paths given by the workflow).
 OUTPUT_KEYS: dict[str, tuple[str, ...]] = {
@@ -49,8 +54,13 @@ def noise_estimation_options(config: Mapping[str, Any], task: str) -> tuple[int,
     from ..inverse import get_sampler
 
     mcg = get_sampler("mcgdiff", **common.sampler_options(config, "mcgdiff", task))
-    return int(mcg.noise_iters), {"runs": mcg.noise_runs, "particles": mcg.particles, "method": mcg.noise_method,
-                                  "init": mcg.noise_init, **mcg.smc_options()}
+    return int(mcg.noise_iters), {
+        "runs": mcg.noise_runs,
+        "particles": mcg.particles,
+        "method": mcg.noise_method,
+        "init": mcg.noise_init,
+        **mcg.smc_options(),
+    }
 
 
 def provider_factory(prior: Any, config: Mapping[str, Any], task: str) -> Callable[..., SamplesProvider]:
@@ -74,12 +84,18 @@ def _validate_prior(prior: Any, db: Any) -> None:
         raise ValueError(f"prior sampling rate {prior.fs} Hz differs from the database's {geo.fs} Hz")
 
 
-def run_shard(task: str, beats_dir: str | os.PathLike[str], prior_path: str | os.PathLike[str],
-              config: Mapping[str, Any], shard: int, out_path: str | os.PathLike[str],
-              threads: int | None = None) -> None:
+def run_shard(
+    task: str,
+    beats_dir: str | os.PathLike[str],
+    prior_path: str | os.PathLike[str],
+    config: Mapping[str, Any],
+    shard: int,
+    out_path: str | os.PathLike[str],
+    threads: int | None = None,
+) -> None:
     """Sample one shard of ``task`` and write it to ``out_path`` (:func:`.common.save_shard`)."""
-    from ..data import dataset
     from .. import io, runtime
+    from ..data import dataset
     from ..diffusion.prior import load_prior
 
     if task not in TASKS:
@@ -93,20 +109,42 @@ def run_shard(task: str, beats_dir: str | os.PathLike[str], prior_path: str | os
     t0, c0 = time.perf_counter(), time.process_time()
     arrays = TASKS[task].run_shard(db, provider_factory(prior, config, task), config, int(shard), n_shards)
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
-    log.info("%s shard %d: %d patients in %.1f s (%.1f s CPU)", task, shard, len(arrays.get("patient_id", [])),
-             seconds, cpu_seconds)
+    log.info(
+        "%s shard %d: %d patients in %.1f s (%.1f s CPU)",
+        task,
+        shard,
+        len(arrays.get("patient_id", [])),
+        seconds,
+        cpu_seconds,
+    )
     from .. import provenance
 
-    common.save_shard(out_path, arrays, {
-        "task": task, "shard": int(shard), "n_shards": n_shards, "data_hash": db.data_hash,
-        "seed": config.get("seed"), "config_hash": provenance.config_hash(config),
-        "prior": os.fspath(prior_path), "prior_sha256": io.sha256_file(prior_path), "seconds": seconds,
-        "cpu_seconds": cpu_seconds,
-        "device": str(prior.device)})
+    common.save_shard(
+        out_path,
+        arrays,
+        {
+            "task": task,
+            "shard": int(shard),
+            "n_shards": n_shards,
+            "data_hash": db.data_hash,
+            "seed": config.get("seed"),
+            "config_hash": provenance.config_hash(config),
+            "prior": os.fspath(prior_path),
+            "prior_sha256": io.sha256_file(prior_path),
+            "seconds": seconds,
+            "cpu_seconds": cpu_seconds,
+            "device": str(prior.device),
+        },
+    )
 
 
-def gather(task: str, beats_dir: str | os.PathLike[str], shard_paths: Sequence[str | os.PathLike[str]],
-           config: Mapping[str, Any], outputs: Mapping[str, str]) -> Any:
+def gather(
+    task: str,
+    beats_dir: str | os.PathLike[str],
+    shard_paths: Sequence[str | os.PathLike[str]],
+    config: Mapping[str, Any],
+    outputs: Mapping[str, str],
+) -> Any:
     """Compute ``task``'s table and figures from its shard files (``outputs``: see :data:`OUTPUT_KEYS`)."""
     from ..data import dataset
 

@@ -39,8 +39,9 @@ def task_config(config: Mapping[str, Any], task: str) -> dict[str, Any]:
     return dict((config.get("tasks") or {}).get(task) or {})
 
 
-def sampler_options(config: Mapping[str, Any], name: str, task: str | None = None,
-                    extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def sampler_options(
+    config: Mapping[str, Any], name: str, task: str | None = None, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Options of sampler ``name``: ``inverse.<name>``, then ``tasks.sampler_options.<name>``, then
     ``tasks.<task>.sampler_options.<name>``, then ``extra`` (later ones override earlier ones)."""
     opts = dict((config.get("inverse") or {}).get(name) or {})
@@ -91,7 +92,9 @@ class BeatGeometry:
         """Samples of the normalisation window (the whole beat when unknown)."""
         if self.qrs_window is None:
             return slice(0, self.length)
-        return slice(max(0, self.r_index + int(self.qrs_window[0])), min(self.length, self.r_index + int(self.qrs_window[1])))
+        return slice(
+            max(0, self.r_index + int(self.qrs_window[0])), min(self.length, self.r_index + int(self.qrs_window[1]))
+        )
 
 
 def beat_geometry(db: Any) -> BeatGeometry:
@@ -104,8 +107,13 @@ def beat_geometry(db: Any) -> BeatGeometry:
     if before is None:
         raise ValueError("beat database manifest does not give the R-peak position ('before' / 'window')")
     qrs = man.get("qrs_window_samples")
-    return BeatGeometry(float(man["fs"]), int(before), int(db.beats.shape[-1]), tuple(man["leads"]),
-                        tuple(int(v) for v in qrs) if qrs is not None else None)
+    return BeatGeometry(
+        float(man["fs"]),
+        int(before),
+        int(db.beats.shape[-1]),
+        tuple(man["leads"]),
+        tuple(int(v) for v in qrs) if qrs is not None else None,
+    )
 
 
 def scale_columns(beat_leads: Sequence[str]) -> list[str]:
@@ -137,8 +145,9 @@ def one_beat_per_patient(db: Any, split: str, seed: int, n_max: int | None = Non
 
 
 # --------------------------------------------------------------------------- observations
-def lead_time_mask(beat_leads: Sequence[str], observed: Sequence[str], length: int,
-                   times: np.ndarray | slice | None = None) -> np.ndarray:
+def lead_time_mask(
+    beat_leads: Sequence[str], observed: Sequence[str], length: int, times: np.ndarray | slice | None = None
+) -> np.ndarray:
     """Boolean mask ``[L, T]`` observing leads ``observed`` at ``times`` (all times by default)."""
     mask = np.zeros((len(beat_leads), length), dtype=bool)
     rows = leadlib.indices(observed, beat_leads)
@@ -171,8 +180,9 @@ def save_shard(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], m
         if a.dtype == object:  # pandas strings: store as fixed-width unicode (no pickles in shard files)
             a = a.astype(str)
         payload[k] = a
-    payload["__meta__"] = np.array(json.dumps(dict(meta, format=SHARD_FORMAT), sort_keys=True,
-                                              default=eio._json_default))
+    payload["__meta__"] = np.array(
+        json.dumps(dict(meta, format=SHARD_FORMAT), sort_keys=True, default=eio._json_default)
+    )
     with eio.atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, **payload)
 
@@ -213,8 +223,10 @@ def check_shards(shards: Sequence[Shard], task: str, data_hash: str) -> None:
         raise ValueError(f"{task}: no shard files")
     n = {s.meta.get("n_shards") for s in shards}
     if len(n) != 1 or n.pop() != len(shards):
-        raise ValueError(f"{task}: expected one file per shard, got {len(shards)} files for n_shards "
-                         f"{sorted({s.meta.get('n_shards') for s in shards})}")
+        raise ValueError(
+            f"{task}: expected one file per shard, got {len(shards)} files for n_shards "
+            f"{sorted({s.meta.get('n_shards') for s in shards})}"
+        )
     for s in shards:
         if s.meta.get("task") != task:
             raise ValueError(f"{s.path}: shard of task {s.meta.get('task')!r}, expected {task!r}")
@@ -223,18 +235,31 @@ def check_shards(shards: Sequence[Shard], task: str, data_hash: str) -> None:
 
 
 # --------------------------------------------------------------------------- outputs
-def output_provenance(config: Mapping[str, Any], data_hash: str, task: str, shards: Sequence[Shard],
-                      **extra: Any) -> dict[str, Any]:
+def output_provenance(
+    config: Mapping[str, Any], data_hash: str, task: str, shards: Sequence[Shard], **extra: Any
+) -> dict[str, Any]:
     """Provenance of a task output: run config hash, data hash, seed, task config, prior checkpoint hash."""
     priors = sorted({s.meta.get("prior_sha256") for s in shards if s.meta.get("prior_sha256")})
-    return provenance.make(config, data_hash=data_hash, seed=config.get("seed"), task=task,
-                           task_config=(config.get("tasks") or {}).get(task),
-                           shards_config=(config.get("tasks") or {}).get("shards"),
-                           prior_sha256=priors[0] if len(priors) == 1 else priors, **extra)
+    return provenance.make(
+        config,
+        data_hash=data_hash,
+        seed=config.get("seed"),
+        task=task,
+        task_config=(config.get("tasks") or {}).get(task),
+        shards_config=(config.get("tasks") or {}).get("shards"),
+        prior_sha256=priors[0] if len(priors) == 1 else priors,
+        **extra,
+    )
 
 
-def write_table_pair(numeric: pd.DataFrame, display: pd.DataFrame, csv_path: str | os.PathLike[str],
-                     md_path: str | os.PathLike[str], caption: str, prov: Mapping[str, Any]) -> None:
+def write_table_pair(
+    numeric: pd.DataFrame,
+    display: pd.DataFrame,
+    csv_path: str | os.PathLike[str],
+    md_path: str | os.PathLike[str],
+    caption: str,
+    prov: Mapping[str, Any],
+) -> None:
     """Numbers in the CSV (:func:`ecgdiff.io.write_table`), formatted ``estimate ± half-width`` cells in
     the Markdown; both carry the caption and the provenance."""
     eio.write_table(numeric, csv_path, None, caption=caption, provenance=prov)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np
 
 from .. import plots  # noqa: F401  (selects the non-interactive backend)
-import matplotlib.pyplot as plt  # noqa: E402
 
 POSTERIOR_COLOR = "tab:blue"
 TRUE_COLOR = "black"
@@ -20,16 +20,24 @@ def time_ms(length: int, r_index: int, fs: float) -> np.ndarray:
     return (np.arange(length) - r_index) * 1000.0 / fs
 
 
-def lead_grid(n_leads: int, n_cols: int, height: float = 1.0, width: float = 3.2,
-              sharex: bool = True) -> tuple[plt.Figure, np.ndarray]:
+def lead_grid(
+    n_leads: int, n_cols: int, height: float = 1.0, width: float = 3.2, sharex: bool = True
+) -> tuple[plt.Figure, np.ndarray]:
     """A figure with ``n_leads`` rows and ``n_cols`` columns of axes (``axes[lead, col]``)."""
-    fig, axes = plt.subplots(n_leads, n_cols, figsize=(width * n_cols, height * n_leads + 0.8), sharex=sharex,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        n_leads, n_cols, figsize=(width * n_cols, height * n_leads + 0.8), sharex=sharex, squeeze=False
+    )
     return fig, axes
 
 
-def draw_samples(ax: plt.Axes, t: np.ndarray, samples: np.ndarray, color: str = POSTERIOR_COLOR,
-                 max_lines: int = 30, label: str | None = "posterior samples") -> None:
+def draw_samples(
+    ax: plt.Axes,
+    t: np.ndarray,
+    samples: np.ndarray,
+    color: str = POSTERIOR_COLOR,
+    max_lines: int = 30,
+    label: str | None = "posterior samples",
+) -> None:
     """Thin, translucent lines for (at most ``max_lines``) samples ``[n, T]``."""
     n = min(len(samples), max_lines)
     for i in range(n):

@@ -48,7 +48,7 @@ class LinearObservation:
             raise ValueError(f"{len(self.groups)} group ids for {m} observed entries")
 
     @classmethod
-    def from_mask(cls, mask: np.ndarray) -> "LinearObservation":
+    def from_mask(cls, mask: np.ndarray) -> LinearObservation:
         """Observe the entries of ``mask [L, T]``; one noise group per observed lead (in lead order)."""
         mask = np.asarray(mask, dtype=bool)
         rows = np.nonzero(mask)[0]
@@ -85,7 +85,7 @@ class LinearObservation:
             return a
         return self.matrix[p] if self.per_patient else self.matrix
 
-    def subset(self, idx: np.ndarray | slice) -> "LinearObservation":
+    def subset(self, idx: np.ndarray | slice) -> LinearObservation:
         """The observation of the patients ``idx`` (a no-op unless the matrix is per patient)."""
         if not self.per_patient:
             return self
@@ -107,13 +107,21 @@ class LinearObservation:
 class SamplesProvider(Protocol):
     """Estimate noise levels and draw posterior samples for a batch of patients."""
 
-    def estimate_sigma(self, cond: np.ndarray | None, y: np.ndarray, obs: LinearObservation,
-                       generator: torch.Generator) -> np.ndarray:
+    def estimate_sigma(
+        self, cond: np.ndarray | None, y: np.ndarray, obs: LinearObservation, generator: torch.Generator
+    ) -> np.ndarray:
         """Per-group noise levels ``[P, G]`` (``obs.groups`` gives the group of each observed entry)."""
         ...
 
-    def sample(self, cond: np.ndarray | None, y: np.ndarray, obs: LinearObservation, sigma: np.ndarray,
-               n_samples: int, generator: torch.Generator) -> np.ndarray:
+    def sample(
+        self,
+        cond: np.ndarray | None,
+        y: np.ndarray,
+        obs: LinearObservation,
+        sigma: np.ndarray,
+        n_samples: int,
+        generator: torch.Generator,
+    ) -> np.ndarray:
         """Posterior samples ``[P, n_samples, L, T]`` given per-entry noise levels ``sigma [P, m]``."""
         ...
 
@@ -164,9 +172,15 @@ class PosteriorSampler:
 
         if self.n_mle <= 0:
             raise ValueError("noise-level estimation requested with n_mle = 0")
-        out = estimate_noise_batch(self._denoiser(cond), self._tensor(y), obs.to_operator(len(y), self.device),
-                                   groups=torch.as_tensor(obs.groups), n_iter=self.n_mle, generator=generator,
-                                   **self.mle_options)
+        out = estimate_noise_batch(
+            self._denoiser(cond),
+            self._tensor(y),
+            obs.to_operator(len(y), self.device),
+            groups=torch.as_tensor(obs.groups),
+            n_iter=self.n_mle,
+            generator=generator,
+            **self.mle_options,
+        )
         return out.detach().cpu().numpy().astype(np.float64)
 
     def sample(self, cond, y, obs, sigma, n_samples, generator):
@@ -176,20 +190,38 @@ class PosteriorSampler:
         den = self._denoiser(cond)
         op = obs.to_operator(P, self.device)
         yt, st = self._tensor(y), self._tensor(sigma)
-        parts = [self.sampler.sample_batch(den, yt, op, st, min(chunk, n_samples - i), generator)
-                 .detach().cpu().numpy().astype(np.float32) for i in range(0, int(n_samples), chunk)]
+        parts = [
+            self.sampler.sample_batch(den, yt, op, st, min(chunk, n_samples - i), generator)
+            .detach()
+            .cpu()
+            .numpy()
+            .astype(np.float32)
+            for i in range(0, int(n_samples), chunk)
+        ]
         return np.concatenate(parts, axis=1)
 
 
-def make_sampler(prior: Any, name: str, options: Mapping[str, Any] | None = None, n_mle: int = 10,
-                 mle_options: Mapping[str, Any] | None = None, max_rows: int | None = None) -> PosteriorSampler:
+def make_sampler(
+    prior: Any,
+    name: str,
+    options: Mapping[str, Any] | None = None,
+    n_mle: int = 10,
+    mle_options: Mapping[str, Any] | None = None,
+    max_rows: int | None = None,
+) -> PosteriorSampler:
     """A :class:`PosteriorSampler` for ``prior`` and sampler ``name``."""
     return PosteriorSampler(prior, name, dict(options or {}), int(n_mle), dict(mle_options or {}), max_rows)
 
 
-def sample_with_estimated_noise(provider: SamplesProvider, cond: np.ndarray | None, y: np.ndarray,
-                                obs: LinearObservation, n_samples: int, generator: torch.Generator,
-                                sigma_groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def sample_with_estimated_noise(
+    provider: SamplesProvider,
+    cond: np.ndarray | None,
+    y: np.ndarray,
+    obs: LinearObservation,
+    n_samples: int,
+    generator: torch.Generator,
+    sigma_groups: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Paper 3.3's procedure: estimate the per-group noise levels (unless given), then sample.
 
     Returns ``(samples [P, n, L, T], sigma_groups [P, G])``.

@@ -75,8 +75,9 @@ class Score:
         return Score(self.tp + other.tp, self.fn + other.fn, self.fp + other.fp)
 
 
-def match_beats(reference: np.ndarray, detected: np.ndarray, tolerance: int,
-                span: tuple[int, int] | None = None) -> Score:
+def match_beats(
+    reference: np.ndarray, detected: np.ndarray, tolerance: int, span: tuple[int, int] | None = None
+) -> Score:
     """One-to-one matching of sorted sample indices within ``tolerance`` samples.
 
     Each reference beat, in time order, takes the earliest unmatched detection within ``tolerance``
@@ -114,9 +115,9 @@ def median_offset(reference: np.ndarray, detected: np.ndarray, window: int) -> f
     return float(np.median(d)) if len(d) else float("nan")
 
 
-def detect_peaks(signal: np.ndarray, fs: float, params: BeatParams = BeatParams()) -> np.ndarray:
+def detect_peaks(signal: np.ndarray, fs: float, params: BeatParams | None = None) -> np.ndarray:
     """R peaks of a raw record ``signal [leads, n]`` at ``fs``, as sample indices at ``fs``."""
-    _, peaks = find_r_peaks(signal, fs, params)
+    _, peaks = find_r_peaks(signal, fs, params or BeatParams())
     return np.round(peaks * (fs / params.fs)).astype(np.int64)
 
 
@@ -134,8 +135,9 @@ class Reference:
     reference: str = ""
 
 
-def reference_record(database: str, root: str | os.PathLike[str], record: str, tolerance: int = 0,
-                     edge_s: float = 0.3) -> Reference:
+def reference_record(
+    database: str, root: str | os.PathLike[str], record: str, tolerance: int = 0, edge_s: float = 0.3
+) -> Reference:
     """One record of a PhysioNet validation database with its reference beats and scoring span.
 
     Reads with :func:`ecgdiff.data.records.read_reference_beats`: LUDB's lead-II delineation (``ii``), else the
@@ -159,8 +161,13 @@ def reference_record(database: str, root: str | os.PathLike[str], record: str, t
     return Reference(database, str(record), signal, fs, beats, span, str(rec.meta["annotator"]))
 
 
-def iter_references(database: str, root: str | os.PathLike[str], tolerance_ms: float = 50.0,
-                    records: Sequence[str] | None = None, edge_s: float = 0.3) -> Iterator[Reference]:
+def iter_references(
+    database: str,
+    root: str | os.PathLike[str],
+    tolerance_ms: float = 50.0,
+    records: Sequence[str] | None = None,
+    edge_s: float = 0.3,
+) -> Iterator[Reference]:
     """Every record of a database folder (its ``RECORDS`` file, or ``metadata.csv`` for synthetic)."""
     root = Path(root)
     if database == "synthetic":
@@ -173,8 +180,15 @@ def iter_references(database: str, root: str | os.PathLike[str], tolerance_ms: f
             if records is not None and name not in records:
                 continue
             e = int(round(edge_s * rec.fs))
-            yield Reference(database, name, rec.signal, rec.fs, np.asarray(rec.meta["r_peaks"], np.int64),
-                            (e, rec.signal.shape[1] - 1 - e), "true R peaks")
+            yield Reference(
+                database,
+                name,
+                rec.signal,
+                rec.fs,
+                np.asarray(rec.meta["r_peaks"], np.int64),
+                (e, rec.signal.shape[1] - 1 - e),
+                "true R peaks",
+            )
         return
     if database not in DATABASES:
         raise ValueError(f"unknown database {database!r} for detector validation; known: {', '.join(DATABASES)}")
@@ -193,9 +207,15 @@ def _header_fs(root: Path, name: str) -> float:
     return float(wfdb.rdheader(str(root / name)).fs)
 
 
-def validate(database: str, root: str | os.PathLike[str], params: BeatParams = BeatParams(),
-             tolerance_ms: float = 50.0, records: Sequence[str] | None = None, edge_s: float = 0.3,
-             align_window_ms: float = 150.0) -> pd.DataFrame:
+def validate(
+    database: str,
+    root: str | os.PathLike[str],
+    params: BeatParams | None = None,
+    tolerance_ms: float = 50.0,
+    records: Sequence[str] | None = None,
+    edge_s: float = 0.3,
+    align_window_ms: float = 150.0,
+) -> pd.DataFrame:
     """Per-record scores of one database (raw and aligned, see the module docstring)."""
     rows = []
     for ref in iter_references(database, root, tolerance_ms, records, edge_s):
@@ -205,18 +225,34 @@ def validate(database: str, root: str | os.PathLike[str], params: BeatParams = B
         lo, hi = ref.span
         in_ref = ref.beats[(ref.beats >= lo) & (ref.beats <= hi)]
         raw = match_beats(ref.beats, det, tol, ref.span)
-        off = median_offset(in_ref, det[(det >= lo - tol) & (det <= hi + tol)],
-                            int(round(align_window_ms * ref.fs / 1000.0)))
+        off = median_offset(
+            in_ref, det[(det >= lo - tol) & (det <= hi + tol)], int(round(align_window_ms * ref.fs / 1000.0))
+        )
         shift = int(round(off)) if np.isfinite(off) else 0
         aligned = match_beats(ref.beats, det - shift, tol, ref.span)
-        rows.append({"database": database, "record": ref.record, "reference": ref.reference, "fs": ref.fs,
-                     "duration_s": round(ref.signal.shape[1] / ref.fs, 2), "n_reference": raw.tp + raw.fn,
-                     "n_detected": raw.tp + raw.fp, "tp": raw.tp, "fn": raw.fn, "fp": raw.fp,
-                     "sensitivity": raw.sensitivity, "ppv": raw.ppv,
-                     "offset_ms": off * 1000.0 / ref.fs if np.isfinite(off) else float("nan"),
-                     "tp_aligned": aligned.tp, "fn_aligned": aligned.fn, "fp_aligned": aligned.fp,
-                     "sensitivity_aligned": aligned.sensitivity, "ppv_aligned": aligned.ppv,
-                     "seconds": round(time.perf_counter() - t0, 3)})
+        rows.append(
+            {
+                "database": database,
+                "record": ref.record,
+                "reference": ref.reference,
+                "fs": ref.fs,
+                "duration_s": round(ref.signal.shape[1] / ref.fs, 2),
+                "n_reference": raw.tp + raw.fn,
+                "n_detected": raw.tp + raw.fp,
+                "tp": raw.tp,
+                "fn": raw.fn,
+                "fp": raw.fp,
+                "sensitivity": raw.sensitivity,
+                "ppv": raw.ppv,
+                "offset_ms": off * 1000.0 / ref.fs if np.isfinite(off) else float("nan"),
+                "tp_aligned": aligned.tp,
+                "fn_aligned": aligned.fn,
+                "fp_aligned": aligned.fp,
+                "sensitivity_aligned": aligned.sensitivity,
+                "ppv_aligned": aligned.ppv,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+        )
     if not rows:
         raise RuntimeError(f"no record of {database} found under {root}")
     return pd.DataFrame(rows)
@@ -228,33 +264,61 @@ def summarise(per_record: pd.DataFrame) -> pd.DataFrame:
     for db, g in per_record.groupby("database", sort=False):
         raw = Score(int(g["tp"].sum()), int(g["fn"].sum()), int(g["fp"].sum()))
         al = Score(int(g["tp_aligned"].sum()), int(g["fn_aligned"].sum()), int(g["fp_aligned"].sum()))
-        rows.append({"database": db, "records": len(g), "reference_beats": raw.tp + raw.fn,
-                     "detected": raw.tp + raw.fp, "tp": raw.tp, "fn": raw.fn, "fp": raw.fp,
-                     "sensitivity_pct": 100 * raw.sensitivity, "ppv_pct": 100 * raw.ppv,
-                     "records_below_99pct": int(((g["sensitivity"] < 0.99) | (g["ppv"] < 0.99)).sum()),
-                     "sensitivity_aligned_pct": 100 * al.sensitivity, "ppv_aligned_pct": 100 * al.ppv,
-                     "records_below_99pct_aligned": int(((g["sensitivity_aligned"] < 0.99)
-                                                         | (g["ppv_aligned"] < 0.99)).sum()),
-                     "median_abs_offset_ms": float(np.nanmedian(np.abs(g["offset_ms"])))})
+        rows.append(
+            {
+                "database": db,
+                "records": len(g),
+                "reference_beats": raw.tp + raw.fn,
+                "detected": raw.tp + raw.fp,
+                "tp": raw.tp,
+                "fn": raw.fn,
+                "fp": raw.fp,
+                "sensitivity_pct": 100 * raw.sensitivity,
+                "ppv_pct": 100 * raw.ppv,
+                "records_below_99pct": int(((g["sensitivity"] < 0.99) | (g["ppv"] < 0.99)).sum()),
+                "sensitivity_aligned_pct": 100 * al.sensitivity,
+                "ppv_aligned_pct": 100 * al.ppv,
+                "records_below_99pct_aligned": int(
+                    ((g["sensitivity_aligned"] < 0.99) | (g["ppv_aligned"] < 0.99)).sum()
+                ),
+                "median_abs_offset_ms": float(np.nanmedian(np.abs(g["offset_ms"]))),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def write_tables(summary: pd.DataFrame, per_record: pd.DataFrame, paths: Mapping[str, str | os.PathLike[str]],
-                 prov: Mapping[str, Any], tolerance_ms: float) -> None:
+def write_tables(
+    summary: pd.DataFrame,
+    per_record: pd.DataFrame,
+    paths: Mapping[str, str | os.PathLike[str]],
+    prov: Mapping[str, Any],
+    tolerance_ms: float,
+) -> None:
     """Write the summary and per-record tables (CSV + Markdown) with provenance."""
     from ..io import write_table
 
-    cap = (f"R-peak detector (first principal component, Savitzky-Golay 15/3, neurokit2, slope check) against "
-           f"reference beats: sensitivity and positive predictivity (%) within {tolerance_ms:g} ms, raw and after "
-           "removing each record's median detection-reference offset (aligned).")
+    cap = (
+        f"R-peak detector (first principal component, Savitzky-Golay 15/3, neurokit2, slope check) against "
+        f"reference beats: sensitivity and positive predictivity (%) within {tolerance_ms:g} ms, raw and after "
+        "removing each record's median detection-reference offset (aligned)."
+    )
     write_table(summary, paths["summary_csv"], paths["summary_md"], caption=cap, provenance=prov, floatfmt=".2f")
-    write_table(per_record, paths["records_csv"], paths["records_md"], caption=cap + " Per record.",
-                provenance=prov, floatfmt=".4f")
+    write_table(
+        per_record,
+        paths["records_csv"],
+        paths["records_md"],
+        caption=cap + " Per record.",
+        provenance=prov,
+        floatfmt=".4f",
+    )
 
 
-def run_from_config(databases: Mapping[str, str | os.PathLike[str]], config: Mapping[str, Any],
-                    paths: Mapping[str, str | os.PathLike[str]], inputs: Sequence[str | os.PathLike[str]] = ()
-                    ) -> pd.DataFrame:
+def run_from_config(
+    databases: Mapping[str, str | os.PathLike[str]],
+    config: Mapping[str, Any],
+    paths: Mapping[str, str | os.PathLike[str]],
+    inputs: Sequence[str | os.PathLike[str]] = (),
+) -> pd.DataFrame:
     """The workflow's validation: databases ``name -> folder``, settings from ``config`` (``data.beats``
     for the detector, ``detector_validation`` for the scoring); writes the tables in ``paths``
     (``summary_csv``, ``summary_md``, ``records_csv``, ``records_md``) and returns the summary."""
@@ -269,16 +333,33 @@ def run_from_config(databases: Mapping[str, str | os.PathLike[str]], config: Map
         if db not in DATABASES:
             raise ValueError(f"unknown database {db!r} for detector validation; known: {', '.join(DATABASES)}")
         t0 = time.perf_counter()
-        frames.append(validate(db, root, params, tol, edge_s=float(dv.get("edge_s", 0.3)),
-                               align_window_ms=float(dv.get("align_window_ms", 150.0))))
+        frames.append(
+            validate(
+                db,
+                root,
+                params,
+                tol,
+                edge_s=float(dv.get("edge_s", 0.3)),
+                align_window_ms=float(dv.get("align_window_ms", 150.0)),
+            )
+        )
         log.info("detector validation %s: %d records in %.1f s", db, len(frames[-1]), time.perf_counter() - t0)
     per_record = pd.concat(frames, ignore_index=True)
     summary = summarise(per_record)
-    prov = provenance.make(config, inputs={Path(p).name if Path(p).name != ".ecgdiff-download.json"
-                                           else str(p): sha256_file(p) for p in inputs})
+    prov = provenance.make(
+        config,
+        inputs={Path(p).name if Path(p).name != ".ecgdiff-download.json" else str(p): sha256_file(p) for p in inputs},
+    )
     write_tables(summary, per_record, paths, prov, tol)
     for row in summary.itertuples(index=False):
-        log.info("%s: sensitivity %.2f%% PPV %.2f%% (aligned %.2f%% / %.2f%%) over %d beats of %d records",
-                 row.database, row.sensitivity_pct, row.ppv_pct, row.sensitivity_aligned_pct, row.ppv_aligned_pct,
-                 row.reference_beats, row.records)
+        log.info(
+            "%s: sensitivity %.2f%% PPV %.2f%% (aligned %.2f%% / %.2f%%) over %d beats of %d records",
+            row.database,
+            row.sensitivity_pct,
+            row.ppv_pct,
+            row.sensitivity_aligned_pct,
+            row.ppv_aligned_pct,
+            row.reference_beats,
+            row.records,
+        )
     return summary

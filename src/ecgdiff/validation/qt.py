@@ -30,8 +30,15 @@ def compare(db: Any, cohort_metadata: str | os.PathLike[str], split: str = "trai
     for beat, (_, row) in zip(beats, rows.iterrows()):
         rr_s = float(row["rr_ms"]) / 1000.0
         sim = meta.loc[row["patient_id"]]
-        rec = {"patient_id": row["patient_id"], "rr_s": rr_s, "qt_sim_ms": float(sim["qtc_ms"]) * rr_s ** (1 / 3),
-               "qrs_sim_ms": float(sim["qrs_ms"]), "qt_ms": np.nan, "qrs_ms": np.nan, "reason": ""}
+        rec = {
+            "patient_id": row["patient_id"],
+            "rr_s": rr_s,
+            "qt_sim_ms": float(sim["qtc_ms"]) * rr_s ** (1 / 3),
+            "qrs_sim_ms": float(sim["qrs_ms"]),
+            "qt_ms": np.nan,
+            "qrs_ms": np.nan,
+            "reason": "",
+        }
         try:
             on, off = qt.qrs_bounds(beat, geo.r_index, geo.fs)
             m = qt.measure_qt(beat, geo.r_index, geo.fs, q_onset=on, qrs_offset=off)
@@ -47,7 +54,12 @@ def summary(df: pd.DataFrame) -> dict[str, float]:
     ok = df[np.isfinite(df["qt_ms"])]
     d_qt = ok["qt_ms"] - ok["qt_sim_ms"]
     d_qrs = ok["qrs_ms"] - ok["qrs_sim_ms"]
-    return {"patients": int(len(df)), "measured": int(len(ok)),
-            "qt_bias_ms": float(d_qt.mean()), "qt_sd_ms": float(d_qt.std(ddof=1)),
-            "qt_corr": float(np.corrcoef(ok["qt_ms"], ok["qt_sim_ms"])[0, 1]),
-            "qrs_bias_ms": float(d_qrs.mean()), "qrs_sd_ms": float(d_qrs.std(ddof=1))}
+    return {
+        "patients": int(len(df)),
+        "measured": int(len(ok)),
+        "qt_bias_ms": float(d_qt.mean()),
+        "qt_sd_ms": float(d_qt.std(ddof=1)),
+        "qt_corr": float(np.corrcoef(ok["qt_ms"], ok["qt_sim_ms"])[0, 1]),
+        "qrs_bias_ms": float(d_qrs.mean()),
+        "qrs_sd_ms": float(d_qrs.std(ddof=1)),
+    }

@@ -52,8 +52,10 @@ class UNetConfig:
         self.channel_mult = [int(m) for m in self.channel_mult]
         self.attn_levels = [int(a) for a in self.attn_levels]
         if self.length % (2 ** (len(self.channel_mult) - 1)):
-            raise ValueError(f"length {self.length} is not divisible by 2^{len(self.channel_mult) - 1} "
-                             f"({len(self.channel_mult)} resolution levels)")
+            raise ValueError(
+                f"length {self.length} is not divisible by 2^{len(self.channel_mult) - 1} "
+                f"({len(self.channel_mult)} resolution levels)"
+            )
         if self.channels % 2:
             raise ValueError(f"channels must be even (sin/cos pairs), got {self.channels}")
         if self.kernel % 2 == 0:
@@ -93,8 +95,18 @@ def _heads(channels: int, channels_per_head: int) -> int:
 class ResBlock(nn.Module):
     """EDM ``UNetBlock`` in 1D: residual block with adaptive scale/shift, optional resampling and attention."""
 
-    def __init__(self, cin: int, cout: int, emb_channels: int, dropout: float, kernel: int = 3,
-                 attention: bool = False, channels_per_head: int = 64, up: bool = False, down: bool = False) -> None:
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        emb_channels: int,
+        dropout: float,
+        kernel: int = 3,
+        attention: bool = False,
+        channels_per_head: int = 64,
+        up: bool = False,
+        down: bool = False,
+    ) -> None:
         super().__init__()
         self.up, self.down = up, down
         self.norm0 = nn.GroupNorm(_groups(cin), cin)
@@ -147,10 +159,12 @@ class UNet1D(nn.Module):
         c0 = cfg.channels
         emb_ch = cfg.emb_mult * c0
         self.in_conv = nn.Conv1d(cfg.leads, c0, 1)
-        self.register_buffer("e_time", positional_encoding(torch.arange(1, cfg.length + 1), c0).T.contiguous(),
-                             persistent=False)
-        self.cond_mlp = (nn.Sequential(nn.Linear(cfg.cond_dim, c0), nn.SiLU(), nn.Linear(c0, c0))
-                         if cfg.cond_dim > 0 else None)
+        self.register_buffer(
+            "e_time", positional_encoding(torch.arange(1, cfg.length + 1), c0).T.contiguous(), persistent=False
+        )
+        self.cond_mlp = (
+            nn.Sequential(nn.Linear(cfg.cond_dim, c0), nn.SiLU(), nn.Linear(c0, c0)) if cfg.cond_dim > 0 else None
+        )
         self.map0 = nn.Linear(c0, emb_ch)
         self.map1 = nn.Linear(emb_ch, emb_ch)
         blk = dict(emb_channels=emb_ch, dropout=cfg.dropout, kernel=cfg.kernel, channels_per_head=cfg.channels_per_head)

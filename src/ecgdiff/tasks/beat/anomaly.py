@@ -41,10 +41,19 @@ from .. import common, figures
 from ..posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
 
 TASK = "anomaly"
-DEFAULTS: dict[str, Any] = {"n_samples": 100, "n_mi": None, "n_controls": None, "bandwidth_years": 2.0,
-                            "observed": ["aVL", "aVR", "aVF"], "scored": ["V1", "V2", "V3", "V4", "V5", "V6"],
-                            "st_ms": 60.0, "batch_patients": None, "covariance": "ledoit_wolf",
-                            "controls": "matched", "control_splits": ["test"]}
+DEFAULTS: dict[str, Any] = {
+    "n_samples": 100,
+    "n_mi": None,
+    "n_controls": None,
+    "bandwidth_years": 2.0,
+    "observed": ["aVL", "aVR", "aVF"],
+    "scored": ["V1", "V2", "V3", "V4", "V5", "V6"],
+    "st_ms": 60.0,
+    "batch_patients": None,
+    "covariance": "ledoit_wolf",
+    "controls": "matched",
+    "control_splits": ["test"],
+}
 GROUPS = ("control", "mi")
 
 
@@ -62,8 +71,9 @@ def cohort(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame
     test_meta = pd.concat([m for _, m in parts], ignore_index=True)
     test_meta = test_meta.assign(_row=np.arange(len(test_meta)))
     if s["controls"] == "matched":
-        ctrl_meta = matching.match_controls(mi_meta, test_meta, seed=seed,
-                                            bandwidth=float(s["bandwidth_years"])).controls
+        ctrl_meta = matching.match_controls(
+            mi_meta, test_meta, seed=seed, bandwidth=float(s["bandwidth_years"])
+        ).controls
     elif s["controls"] == "all":
         ctrl_meta = test_meta
     else:
@@ -71,16 +81,20 @@ def cohort(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame
     if s["n_controls"] is not None and len(ctrl_meta) > s["n_controls"]:
         ctrl_meta = ctrl_meta.sample(int(s["n_controls"]), random_state=seed).sort_index()
     if len(ctrl_meta) < 2 or len(mi_meta) < 2:
-        raise ValueError(f"anomaly: need >= 2 patients per group, got {len(ctrl_meta)} controls ({s['controls']} "
-                         f"from {s['control_splits']}) and {len(mi_meta)} MI patients")
+        raise ValueError(
+            f"anomaly: need >= 2 patients per group, got {len(ctrl_meta)} controls ({s['controls']} "
+            f"from {s['control_splits']}) and {len(mi_meta)} MI patients"
+        )
     ctrl_beats = test_beats[ctrl_meta["_row"].to_numpy()]
-    meta = pd.concat([mi_meta.assign(group="mi"), ctrl_meta.drop(columns="_row").assign(group="control")],
-                     ignore_index=True)
+    meta = pd.concat(
+        [mi_meta.assign(group="mi"), ctrl_meta.drop(columns="_row").assign(group="control")], ignore_index=True
+    )
     return np.concatenate([mi_beats, ctrl_beats]).astype(np.float32), meta
 
 
-def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int,
-              n_shards: int) -> dict[str, np.ndarray]:
+def run_shard(
+    db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int, n_shards: int
+) -> dict[str, np.ndarray]:
     from ...diffusion import conditioning
 
     s = settings(config)
@@ -118,11 +132,21 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
     for p in np.flatnonzero(ok):
         t = int(st_idx[p])
         st_dev[p] = x[p, scored, t] - post_mean[p, scored, t]
-    return {"patient_id": meta["patient_id"].astype(str).to_numpy(), "beat_id": meta["beat_id"].to_numpy(),
-            "group": meta["group"].to_numpy(dtype=str), "age": meta["age"].to_numpy(dtype=np.float64),
-            "sex": meta["sex"].to_numpy(dtype=str), "distance": dist, "sigma_hat": sigma,
-            "true": x.astype(np.float32), "posterior_mean": post_mean, "posterior_sd": post_sd,
-            "j_point": j_point, "st_index": np.where(ok, st_idx, -1).astype(int), "st_deviation": st_dev}
+    return {
+        "patient_id": meta["patient_id"].astype(str).to_numpy(),
+        "beat_id": meta["beat_id"].to_numpy(),
+        "group": meta["group"].to_numpy(dtype=str),
+        "age": meta["age"].to_numpy(dtype=np.float64),
+        "sex": meta["sex"].to_numpy(dtype=str),
+        "distance": dist,
+        "sigma_hat": sigma,
+        "true": x.astype(np.float32),
+        "posterior_mean": post_mean,
+        "posterior_sd": post_sd,
+        "j_point": j_point,
+        "st_index": np.where(ok, st_idx, -1).astype(int),
+        "st_deviation": st_dev,
+    }
 
 
 # --------------------------------------------------------------------------- gather
@@ -130,9 +154,15 @@ def collect(shards: list[common.Shard]) -> pd.DataFrame:
     """One row per patient: group, age, sex, mean distance over the scored leads, per-lead ST deviations."""
     d = common.concat(shards, "distance")
     st = common.concat(shards, "st_deviation")
-    df = pd.DataFrame({"patient_id": common.concat(shards, "patient_id"), "group": common.concat(shards, "group"),
-                       "age": common.concat(shards, "age"), "sex": common.concat(shards, "sex"),
-                       "distance": d.mean(axis=1)})
+    df = pd.DataFrame(
+        {
+            "patient_id": common.concat(shards, "patient_id"),
+            "group": common.concat(shards, "group"),
+            "age": common.concat(shards, "age"),
+            "sex": common.concat(shards, "sex"),
+            "distance": d.mean(axis=1),
+        }
+    )
     for j in range(st.shape[1]):
         df[f"st_{j}"] = st[:, j]
     return df
@@ -144,15 +174,30 @@ def summarise(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, metrics.Roc
     for g in GROUPS:
         sub = df[df["group"] == g]
         iv = metrics.clt_interval(sub["distance"])
-        num.append({"group": g, "n_patients": len(sub), "n_male": int((sub["sex"] == "M").sum()),
-                    "n_female": int((sub["sex"] == "F").sum()), "age_mean": float(sub["age"].mean()),
-                    "distance_mean": iv.estimate, "distance_ci_low": iv.low, "distance_ci_high": iv.high,
-                    "auc": res.auc.estimate, "auc_ci_low": res.auc.low, "auc_ci_high": res.auc.high})
-        disp.append({"group": "MI" if g == "mi" else "control", "patients (M/F)":
-                     f"{len(sub)} ({num[-1]['n_male']}/{num[-1]['n_female']})",
-                     "age (mean)": f"{num[-1]['age_mean']:.1f}",
-                     "rescaled Mahalanobis (V1-V6)": iv.format(3),
-                     "AUC (DeLong 95% CI)": res.auc.format(3)})
+        num.append(
+            {
+                "group": g,
+                "n_patients": len(sub),
+                "n_male": int((sub["sex"] == "M").sum()),
+                "n_female": int((sub["sex"] == "F").sum()),
+                "age_mean": float(sub["age"].mean()),
+                "distance_mean": iv.estimate,
+                "distance_ci_low": iv.low,
+                "distance_ci_high": iv.high,
+                "auc": res.auc.estimate,
+                "auc_ci_low": res.auc.low,
+                "auc_ci_high": res.auc.high,
+            }
+        )
+        disp.append(
+            {
+                "group": "MI" if g == "mi" else "control",
+                "patients (M/F)": f"{len(sub)} ({num[-1]['n_male']}/{num[-1]['n_female']})",
+                "age (mean)": f"{num[-1]['age_mean']:.1f}",
+                "rescaled Mahalanobis (V1-V6)": iv.format(3),
+                "AUC (DeLong 95% CI)": res.auc.format(3),
+            }
+        )
     return pd.DataFrame(num), pd.DataFrame(disp), res
 
 
@@ -162,13 +207,18 @@ def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outpu
     prov = common.output_provenance(config, db.data_hash, TASK, shards)
     df = collect(shards)
     numeric, display, res = summarise(df)
-    caption = (f"MI detection (paper 3.3.4): rescaled Mahalanobis distance of the real V1-V6 from "
-               f"{s['n_samples']} posterior samples given {', '.join(s['observed'])}, averaged over leads; "
-               f"mean and 95% CLT interval per group; AUC of the distance with its DeLong 95% interval. "
-               + (f"Controls: healthy {'/'.join(s['control_splits'])} patients matched to the MI set's age by sex "
-                  f"(Gaussian kernel, {s['bandwidth_years']}-year bandwidth)." if s["controls"] == "matched" else
-                  f"Controls: every healthy patient of the {'/'.join(s['control_splits'])} split(s) "
-                  "(no age-by-sex matching)."))
+    caption = (
+        f"MI detection (paper 3.3.4): rescaled Mahalanobis distance of the real V1-V6 from "
+        f"{s['n_samples']} posterior samples given {', '.join(s['observed'])}, averaged over leads; "
+        f"mean and 95% CLT interval per group; AUC of the distance with its DeLong 95% interval. "
+        + (
+            f"Controls: healthy {'/'.join(s['control_splits'])} patients matched to the MI set's age by sex "
+            f"(Gaussian kernel, {s['bandwidth_years']}-year bandwidth)."
+            if s["controls"] == "matched"
+            else f"Controls: every healthy patient of the {'/'.join(s['control_splits'])} split(s) "
+            "(no age-by-sex matching)."
+        )
+    )
     common.write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
     plot_distances(df, outputs["figure_distances"], prov)
     plot_roc(res, outputs["figure_roc"], prov)
@@ -186,8 +236,9 @@ def plot_distances(df: pd.DataFrame, stem: str, prov: Mapping[str, Any]) -> None
     bins = np.histogram_bin_edges(df["distance"], bins=min(30, max(8, len(df) // 4)))
     for g, color in (("control", "tab:red"), ("mi", "tab:blue")):
         v = df.loc[df["group"] == g, "distance"]
-        ax.hist(v, bins=bins, density=True, alpha=0.5, color=color,
-                label=f"{'MI' if g == 'mi' else 'control'} (n={len(v)})")
+        ax.hist(
+            v, bins=bins, density=True, alpha=0.5, color=color, label=f"{'MI' if g == 'mi' else 'control'} (n={len(v)})"
+        )
     ax.set_xlabel("rescaled Mahalanobis distance, mean over V1-V6")
     ax.set_ylabel("density")
     ax.legend(fontsize=7)
@@ -240,8 +291,9 @@ def examples(df: pd.DataFrame) -> list[tuple[str, str]]:
     return out
 
 
-def plot_st(db: Any, shards: list[common.Shard], df: pd.DataFrame, config: Mapping[str, Any], stem: str,
-            prov: Mapping[str, Any]) -> None:
+def plot_st(
+    db: Any, shards: list[common.Shard], df: pd.DataFrame, config: Mapping[str, Any], stem: str, prov: Mapping[str, Any]
+) -> None:
     """Figure 11: posterior (blue, mean +- 2 sd) and real (red) precordial leads, ST deviation marked."""
     from ...plots import save_figure
 
@@ -260,20 +312,31 @@ def plot_st(db: Any, shards: list[common.Shard], df: pd.DataFrame, config: Mappi
         i = int(np.flatnonzero(pid == p)[0])
         for r, lead in enumerate(scored):
             ax = axes[r, c]
-            ax.fill_between(t, mean[i, lead] - 2 * sd[i, lead], mean[i, lead] + 2 * sd[i, lead],
-                            color=figures.POSTERIOR_COLOR, alpha=0.25, lw=0)
+            ax.fill_between(
+                t,
+                mean[i, lead] - 2 * sd[i, lead],
+                mean[i, lead] + 2 * sd[i, lead],
+                color=figures.POSTERIOR_COLOR,
+                alpha=0.25,
+                lw=0,
+            )
             ax.plot(t, mean[i, lead], color=figures.POSTERIOR_COLOR, lw=0.9, label="posterior mean ± 2 sd")
             ax.plot(t, true[i, lead], color=figures.OBSERVED_COLOR, lw=0.9, label="patient's beat")
             k = int(st_index[i])
             if k >= 0:
                 dev = true[i, lead, k] - mean[i, lead, k]
-                ax.annotate("", xy=(t[k], true[i, lead, k]), xytext=(t[k], mean[i, lead, k]),
-                            arrowprops={"arrowstyle": "->", "color": "green" if dev > 0 else "purple", "lw": 1.0})
+                ax.annotate(
+                    "",
+                    xy=(t[k], true[i, lead, k]),
+                    xytext=(t[k], mean[i, lead, k]),
+                    arrowprops={"arrowstyle": "->", "color": "green" if dev > 0 else "purple", "lw": 1.0},
+                )
                 ax.text(t[k], max(true[i, lead, k], mean[i, lead, k]), f" {dev:+.2f}", fontsize=5, va="bottom")
             ax.tick_params(labelsize=6)
         axes[0, c].set_title(f"{title}\npatient {p}", fontsize=7)
     figures.label_leads(axes, [geo.leads[j] for j in scored])
     axes[0, 0].legend(fontsize=5, loc="lower right")
-    figures.finish(fig, f"ST deviation at J+{s['st_ms']:.0f} ms: patient minus posterior "
-                        "(arrow up = elevation; figure 11)")
+    figures.finish(
+        fig, f"ST deviation at J+{s['st_ms']:.0f} ms: patient minus posterior (arrow up = elevation; figure 11)"
+    )
     save_figure(fig, common.figure_paths(stem), prov)

@@ -37,8 +37,14 @@ from .. import common, figures
 from ..posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
 
 TASK = "denoising"
-DEFAULTS: dict[str, Any] = {"n_patients": None, "n_samples": 100, "noise_mean": 0.2, "n_examples": 2,
-                            "batch_patients": None, "covariance": "ledoit_wolf"}
+DEFAULTS: dict[str, Any] = {
+    "n_patients": None,
+    "n_samples": 100,
+    "noise_mean": 0.2,
+    "n_examples": 2,
+    "batch_patients": None,
+    "covariance": "ledoit_wolf",
+}
 
 
 def settings(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,8 +62,9 @@ def simulate_observation(x: np.ndarray, noise_mean: float, rng: np.random.Genera
     return x + sigma[:, :, None] * rng.standard_normal(x.shape), sigma
 
 
-def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int,
-              n_shards: int) -> dict[str, np.ndarray]:
+def run_shard(
+    db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int, n_shards: int
+) -> dict[str, np.ndarray]:
     """Noise, estimate, sample and score the shard's patients; returns the shard's arrays."""
     s = settings(config)
     beats, meta = patients(db, config)
@@ -76,22 +83,35 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
     sigma_hat = np.zeros((P, L))
     for b in batches(P, s["batch_patients"]):
         samples[b], sigma_hat[b] = sample_with_estimated_noise(
-            provider, None if cond is None else cond[b], obs.apply(y_full[b]), obs, n, gen)
-    maha = np.stack([metrics.rescaled_mahalanobis(x[p], samples[p], s["covariance"]) for p in range(P)]) \
-        if P else np.zeros((0, L))
-    maha_sq = np.stack([metrics.rescaled_mahalanobis(x[p], samples[p], s["covariance"], squared=True)
-                        for p in range(P)]) if P else np.zeros((0, L))
+            provider, None if cond is None else cond[b], obs.apply(y_full[b]), obs, n, gen
+        )
+    maha = (
+        np.stack([metrics.rescaled_mahalanobis(x[p], samples[p], s["covariance"]) for p in range(P)])
+        if P
+        else np.zeros((0, L))
+    )
+    maha_sq = (
+        np.stack([metrics.rescaled_mahalanobis(x[p], samples[p], s["covariance"], squared=True) for p in range(P)])
+        if P
+        else np.zeros((0, L))
+    )
     post_mean = samples.mean(axis=1) if P else np.zeros_like(x)
     k = min(int(s["n_examples"]), P)
     return {
         "patient_id": meta["patient_id"].astype(str).to_numpy(),
         "beat_id": meta["beat_id"].to_numpy(),
-        "sigma_true": sigma_true, "sigma_hat": sigma_hat,
-        "maha": maha, "maha_sq": maha_sq,
+        "sigma_true": sigma_true,
+        "sigma_hat": sigma_hat,
+        "maha": maha,
+        "maha_sq": maha_sq,
         "rmse_posterior_mean": np.sqrt(np.mean((post_mean - x) ** 2, axis=(1, 2))),
         "rmse_observation": np.sqrt(np.mean((y_full - x) ** 2, axis=(1, 2))),
-        "ex_true": x[:k], "ex_y": y_full[:k], "ex_samples": samples[:k], "ex_patient": meta["patient_id"].astype(str).to_numpy()[:k],
-        "ex_sigma_true": sigma_true[:k], "ex_sigma_hat": sigma_hat[:k],
+        "ex_true": x[:k],
+        "ex_y": y_full[:k],
+        "ex_samples": samples[:k],
+        "ex_patient": meta["patient_id"].astype(str).to_numpy()[:k],
+        "ex_sigma_true": sigma_true[:k],
+        "ex_sigma_hat": sigma_hat[:k],
     }
 
 
@@ -132,16 +152,23 @@ def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outpu
     common.check_shards(shards, TASK, db.data_hash)
     prov = common.output_provenance(config, db.data_hash, TASK, shards)
     table = summarise(shards)
-    display = pd.DataFrame({"metric": table["metric"],
-                            "mean ± 95% CI": [f"{m:.3f} ± {(h - l) / 2:.3f}" for m, l, h in
-                                             zip(table["mean"], table["ci_low"], table["ci_high"])],
-                            "patients": table["n_patients"]})
+    display = pd.DataFrame(
+        {
+            "metric": table["metric"],
+            "mean ± 95% CI": [
+                f"{m:.3f} ± {(hi - lo) / 2:.3f}" for m, lo, hi in zip(table["mean"], table["ci_low"], table["ci_high"])
+            ],
+            "patients": table["n_patients"],
+        }
+    )
     s = settings(config)
-    caption = (f"Denoising (paper 3.3.1): per-lead noise sigma_l ~ Exponential(mean {s['noise_mean']}), "
-               f"noise levels estimated ({_n_mle(config)} iterations), "
-               f"{s['n_samples']} posterior samples ({config['tasks'].get('sampler', 'mcgdiff')}); "
-               "mean and 95% CLT interval over test patients. Covariance: "
-               f"{s['covariance']}.")
+    caption = (
+        f"Denoising (paper 3.3.1): per-lead noise sigma_l ~ Exponential(mean {s['noise_mean']}), "
+        f"noise levels estimated ({_n_mle(config)} iterations), "
+        f"{s['n_samples']} posterior samples ({config['tasks'].get('sampler', 'mcgdiff')}); "
+        "mean and 95% CLT interval over test patients. Covariance: "
+        f"{s['covariance']}."
+    )
     common.write_table_pair(table, display, outputs["table_csv"], outputs["table_md"], caption, prov)
     plot(db, shards, config, outputs["figure"], prov)
     return table
@@ -150,10 +177,19 @@ def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outpu
 def plot(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: str, prov: Mapping[str, Any]) -> None:
     """Figure 5: noisy observation, posterior samples and true beat of up to two patients."""
     geo = common.beat_geometry(db)
-    ex = [(sh.arrays["ex_true"][i], sh.arrays["ex_y"][i], sh.arrays["ex_samples"][i], sh.arrays["ex_patient"][i],
-           sh.arrays["ex_sigma_true"][i], sh.arrays["ex_sigma_hat"][i])
-          for sh in shards for i in range(len(sh.arrays.get("ex_true", [])))]
-    ex = ex[:max(1, int(settings(config)["n_examples"]))]
+    ex = [
+        (
+            sh.arrays["ex_true"][i],
+            sh.arrays["ex_y"][i],
+            sh.arrays["ex_samples"][i],
+            sh.arrays["ex_patient"][i],
+            sh.arrays["ex_sigma_true"][i],
+            sh.arrays["ex_sigma_hat"][i],
+        )
+        for sh in shards
+        for i in range(len(sh.arrays.get("ex_true", [])))
+    ]
+    ex = ex[: max(1, int(settings(config)["n_examples"]))]
     if not ex:
         raise ValueError("denoising: no example patient in any shard")
     t = figures.time_ms(geo.length, geo.r_index, geo.fs)
@@ -164,8 +200,15 @@ def plot(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: s
             ax.plot(t, y[lead], color="0.6", lw=0.6, label="noisy observation")
             figures.draw_samples(ax, t, smp[:, lead])
             ax.plot(t, x[lead], color=figures.TRUE_COLOR, lw=0.8, ls="--", label="true beat")
-            ax.text(0.99, 0.95, f"σ={st[lead]:.2f} est {sh[lead]:.2f}", transform=ax.transAxes, ha="right", va="top",
-                    fontsize=6)
+            ax.text(
+                0.99,
+                0.95,
+                f"σ={st[lead]:.2f} est {sh[lead]:.2f}",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=6,
+            )
             ax.tick_params(labelsize=6)
         axes[0, c].set_title(f"patient {pid}", fontsize=8)
     figures.label_leads(axes, geo.leads)

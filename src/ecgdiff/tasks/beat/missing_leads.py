@@ -51,9 +51,17 @@ from .. import common, figures
 from ..posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
 
 TASK = "missing_leads"
-DEFAULTS: dict[str, Any] = {"n_patients": None, "n_samples": 100, "leads": ["V1", "V2", "V3", "V4", "V5", "V6"],
-                            "settings": ["single", "limb", "lead_I"], "samplers": [], "lead_i_scales": "patient",
-                            "example_lead": "V3", "n_examples": 2, "batch_patients": None}
+DEFAULTS: dict[str, Any] = {
+    "n_patients": None,
+    "n_samples": 100,
+    "leads": ["V1", "V2", "V3", "V4", "V5", "V6"],
+    "settings": ["single", "limb", "lead_I"],
+    "samplers": [],
+    "lead_i_scales": "patient",
+    "example_lead": "V3",
+    "n_examples": 2,
+    "batch_patients": None,
+}
 SETTING_TITLES = {"single": "all other leads", "limb": "aVL, aVR, aVF", "lead_I": "lead I"}
 LIMB_OBSERVED = ("aVL", "aVR", "aVF")
 
@@ -76,7 +84,7 @@ def methods(config: Mapping[str, Any]) -> list[str]:
 class Problem:
     """One reconstruction problem: observed leads (or lead I), the leads scored."""
 
-    key: str        # table row group, e.g. "single:V3", "limb", "lead_I"
+    key: str  # table row group, e.g. "single:V3", "limb", "lead_I"
     setting: str
     observed: tuple[str, ...]
     targets: tuple[str, ...]
@@ -152,8 +160,9 @@ def train_median_ratios(db: Any, config: Mapping[str, Any], beat_leads: Sequence
 
 
 # --------------------------------------------------------------------------- shard
-def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int,
-              n_shards: int) -> dict[str, np.ndarray]:
+def run_shard(
+    db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int, n_shards: int
+) -> dict[str, np.ndarray]:
     s = settings(config)
     geo = common.beat_geometry(db)
     beats, meta = patients(db, config)
@@ -170,8 +179,10 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
     names = methods(config)
     providers = {m: provider_factory(m) for m in names}
     n = int(s["n_samples"])
-    out: dict[str, np.ndarray] = {"patient_id": meta["patient_id"].astype(str).to_numpy(),
-                                  "beat_id": meta["beat_id"].to_numpy()}
+    out: dict[str, np.ndarray] = {
+        "patient_id": meta["patient_id"].astype(str).to_numpy(),
+        "beat_id": meta["beat_id"].to_numpy(),
+    }
     median_ratio = train_median_ratios(db, config, geo.leads) if s["lead_i_scales"] == "train_median" else None
     k = min(int(s["n_examples"]), P)
     example = f"single:{leadlib.canonical(s['example_lead'])}"
@@ -181,15 +192,17 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
             i_mv = lead_i_millivolts(x, sc, geo.leads)
             i_max = lead_i_scale(i_mv, geo.qrs_slice())
             if np.any(i_max <= 0):
-                raise ValueError(f"missing_leads: lead I is flat for patients "
-                                 f"{meta['patient_id'][i_max <= 0].tolist()}")
+                raise ValueError(
+                    f"missing_leads: lead I is flat for patients {meta['patient_id'][i_max <= 0].tolist()}"
+                )
             if s["lead_i_scales"] == "patient":
                 obs = lead_i_observation(lead_i_weights(sc, i_max, geo.leads), T)
             elif s["lead_i_scales"] == "train_median":
                 obs = lead_i_observation(lead_i_coefficients(geo.leads) * median_ratio, T)
             else:
-                raise ValueError(f"missing_leads: lead_i_scales must be patient or train_median, "
-                                 f"got {s['lead_i_scales']!r}")
+                raise ValueError(
+                    f"missing_leads: lead_i_scales must be patient or train_median, got {s['lead_i_scales']!r}"
+                )
             y = i_mv / i_max[:, None]
             rec_dower = dower.reconstruct(i_mv[:, None, :], ["I"], prob.targets) / sc[:, tgt, None]
         else:
@@ -204,8 +217,9 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
         for m in names:
             samples = np.zeros((P, n, L, T), dtype=np.float32)
             for b in batches(P, s["batch_patients"]):
-                samples[b], _ = sample_with_estimated_noise(providers[m], cond[b], y[b], obs.subset(b), n, gen,
-                                                            sigma_groups=sigma[b])
+                samples[b], _ = sample_with_estimated_noise(
+                    providers[m], cond[b], y[b], obs.subset(b), n, gen, sigma_groups=sigma[b]
+                )
             out[f"r2__{prob.key}__{m}"] = _r2(x[:, tgt], samples.mean(axis=1)[:, tgt])
             if prob.key == example and m == names[0]:
                 j = tgt[0]
@@ -245,8 +259,16 @@ def summarise(db: Any, shards: list[common.Shard], config: Mapping[str, Any]) ->
 
 
 def _title(method: str) -> str:
-    return {"mcgdiff": "MCGdiff", "dower": "Dower", "dps": "DPS", "pgdm": "PGDM", "ddnm": "DDNM",
-            "diffpir": "DiffPIR", "reddiff": "RED-diff", "mgps": "MGPS"}.get(method, method)
+    return {
+        "mcgdiff": "MCGdiff",
+        "dower": "Dower",
+        "dps": "DPS",
+        "pgdm": "PGDM",
+        "ddnm": "DDNM",
+        "diffpir": "DiffPIR",
+        "reddiff": "RED-diff",
+        "mgps": "MGPS",
+    }.get(method, method)
 
 
 def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outputs: Mapping[str, str]) -> pd.DataFrame:
@@ -256,10 +278,12 @@ def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outpu
     s = settings(config)
     prov = common.output_provenance(config, db.data_hash, TASK, shards)
     numeric, display = summarise(db, shards, config)
-    caption = (f"Table 1: R^2 of missing-lead reconstructions (posterior mean of {s['n_samples']} samples; "
-               f"noise levels estimated with {noise_estimation_options(config, TASK)[0]} iterations) and of Dower's method; "
-               "mean and 95% CLT interval over test patients. Rows 'all other leads': the paper's table 1. "
-               f"Lead I: observed through the patient's lead-scale factors ({s['lead_i_scales']}).")
+    caption = (
+        f"Table 1: R^2 of missing-lead reconstructions (posterior mean of {s['n_samples']} samples; "
+        f"noise levels estimated with {noise_estimation_options(config, TASK)[0]} iterations) and of Dower's method; "
+        "mean and 95% CLT interval over test patients. Rows 'all other leads': the paper's table 1. "
+        f"Lead I: observed through the patient's lead-scale factors ({s['lead_i_scales']})."
+    )
     common.write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
     if "single" in s["settings"]:
         plot(db, shards, config, outputs["figure"], prov)
@@ -272,9 +296,13 @@ def plot(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: s
     s = settings(config)
     lead = leadlib.canonical(s["example_lead"])
     j = geo.leads.index(lead)
-    ex = [(sh.arrays["ex_true"][i][j], sh.arrays["ex_samples"][i], sh.arrays["ex_dower"][i], sh.arrays["ex_patient"][i])
-          for sh in shards if "ex_true" in sh.arrays for i in range(len(sh.arrays["ex_true"]))]
-    ex = ex[:max(1, int(s["n_examples"]))]
+    ex = [
+        (sh.arrays["ex_true"][i][j], sh.arrays["ex_samples"][i], sh.arrays["ex_dower"][i], sh.arrays["ex_patient"][i])
+        for sh in shards
+        if "ex_true" in sh.arrays
+        for i in range(len(sh.arrays["ex_true"]))
+    ]
+    ex = ex[: max(1, int(s["n_examples"]))]
     if not ex:
         raise ValueError("missing_leads: no example patient in any shard")
     t = figures.time_ms(geo.length, geo.r_index, geo.fs)

@@ -30,9 +30,16 @@ from .. import common
 from ..posterior import LinearObservation, SamplesProvider
 
 TASK = "particles"
-DEFAULTS: dict[str, Any] = {"n_patients": 1, "n_samples": 1000, "particles": [2, 5, 10, 20, 50, 100],
-                            "reference_particles": 10000, "sigma_y": 0.05, "observed": ["aVL", "aVR", "aVF"],
-                            "sampler_option": "particles", "reference_replicates": 2}
+DEFAULTS: dict[str, Any] = {
+    "n_patients": 1,
+    "n_samples": 1000,
+    "particles": [2, 5, 10, 20, 50, 100],
+    "reference_particles": 10000,
+    "sigma_y": 0.05,
+    "observed": ["aVL", "aVR", "aVF"],
+    "sampler_option": "particles",
+    "reference_replicates": 2,
+}
 
 
 def settings(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,8 +60,9 @@ def units(n_patients: int, s: Mapping[str, Any]) -> list[tuple[int, int, int]]:
     return out
 
 
-def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int,
-              n_shards: int) -> dict[str, np.ndarray]:
+def run_shard(
+    db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int, n_shards: int
+) -> dict[str, np.ndarray]:
     from ...diffusion import conditioning
 
     s = settings(config)
@@ -72,13 +80,17 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
     for u, (p, n_part, rep) in enumerate(mine):
         provider = provider_factory(sampler, **{s["sampler_option"]: n_part})
         gen = common.generator(common.shard_seed(int(config["seed"]), f"{TASK}/{p}/{n_part}", rep), config)
-        y = obs.apply(beats[p:p + 1].astype(np.float64))
+        y = obs.apply(beats[p : p + 1].astype(np.float64))
         sigma = np.full((1, obs.m), float(s["sigma_y"]))
         t0 = time.perf_counter()
-        samples[u] = provider.sample(cond[p:p + 1], y, obs, sigma, n, gen)[0]
+        samples[u] = provider.sample(cond[p : p + 1], y, obs, sigma, n, gen)[0]
         seconds[u] = time.perf_counter() - t0
-    return {"unit": np.array(mine, dtype=np.int64).reshape(-1, 3), "samples": samples, "seconds": seconds,
-            "patient_id": meta["patient_id"].astype(str).to_numpy()}
+    return {
+        "unit": np.array(mine, dtype=np.int64).reshape(-1, 3),
+        "samples": samples,
+        "seconds": seconds,
+        "patient_id": meta["patient_id"].astype(str).to_numpy(),
+    }
 
 
 def summarise(shards: list[common.Shard], config: Mapping[str, Any]) -> pd.DataFrame:
@@ -99,12 +111,19 @@ def summarise(shards: list[common.Shard], config: Mapping[str, Any]) -> pd.DataF
     rows = []
     for p, pid in enumerate(pids):
         ref = sets[(p, ref_n, 0)]
-        for (q, n_part, rep) in expected:
+        for q, n_part, rep in expected:
             if q != p or (n_part == ref_n and rep == 0):
                 continue
-            rows.append({"patient_id": pid, "particles": n_part, "replicate": rep,
-                         "reference_floor": n_part == ref_n, "emd": metrics.emd(sets[(q, n_part, rep)], ref),
-                         "seconds": secs[(q, n_part, rep)]})
+            rows.append(
+                {
+                    "patient_id": pid,
+                    "particles": n_part,
+                    "replicate": rep,
+                    "reference_floor": n_part == ref_n,
+                    "emd": metrics.emd(sets[(q, n_part, rep)], ref),
+                    "seconds": secs[(q, n_part, rep)],
+                }
+            )
     return pd.DataFrame(rows).sort_values(["patient_id", "reference_floor", "particles"]).reset_index(drop=True)
 
 
@@ -113,10 +132,14 @@ def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outpu
     s = settings(config)
     prov = common.output_provenance(config, db.data_hash, TASK, shards)
     table = summarise(shards, config)
-    display = table.assign(emd=table["emd"].map(lambda v: f"{v:.3f}"), seconds=table["seconds"].map(lambda v: f"{v:.1f}"))
-    caption = (f"EMD between {s['n_samples']} MCGdiff samples with N particles and {s['n_samples']} reference samples "
-               f"with {s['reference_particles']} particles (observed: {', '.join(s['observed'])}, sigma_y = "
-               f"{s['sigma_y']}); reference_floor: a second independent reference set. seconds: sampling time.")
+    display = table.assign(
+        emd=table["emd"].map(lambda v: f"{v:.3f}"), seconds=table["seconds"].map(lambda v: f"{v:.1f}")
+    )
+    caption = (
+        f"EMD between {s['n_samples']} MCGdiff samples with N particles and {s['n_samples']} reference samples "
+        f"with {s['reference_particles']} particles (observed: {', '.join(s['observed'])}, sigma_y = "
+        f"{s['sigma_y']}); reference_floor: a second independent reference set. seconds: sampling time."
+    )
     common.write_table_pair(table, display, outputs["table_csv"], outputs["table_md"], caption, prov)
     plot(table, s, outputs["figure"], prov)
     return table
@@ -134,8 +157,13 @@ def plot(table: pd.DataFrame, s: Mapping[str, Any], stem: str, prov: Mapping[str
         ax.plot(grid["particles"], grid["emd"], "o-", color=f"C{c}", ms=3, label=f"patient {pid}")
         floor = sub[sub["reference_floor"]]
         if len(floor):
-            ax.axhline(floor["emd"].mean(), color=f"C{c}", ls=":", lw=0.8,
-                       label=f"two reference sets ({s['reference_particles']} particles)")
+            ax.axhline(
+                floor["emd"].mean(),
+                color=f"C{c}",
+                ls=":",
+                lw=0.8,
+                label=f"two reference sets ({s['reference_particles']} particles)",
+            )
     ax.set_xscale("log")
     ax.set_xlabel("particles N")
     ax.set_ylabel("EMD to reference samples")

@@ -39,9 +39,14 @@ from .. import common, figures
 from ..posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
 
 TASK = "qt_rr"
-DEFAULTS: dict[str, Any] = {"n_patients": None, "n_samples": 100,
-                            "rr_ms": [600, 700, 800, 900, 1000, 1100, 1200], "n_examples": 3,
-                            "batch_patients": None, "min_valid_fraction": 0.5}
+DEFAULTS: dict[str, Any] = {
+    "n_patients": None,
+    "n_samples": 100,
+    "rr_ms": [600, 700, 800, 900, 1000, 1100, 1200],
+    "n_examples": 3,
+    "batch_patients": None,
+    "min_valid_fraction": 0.5,
+}
 LAW_ORDER = ("framingham", "bazett", "bazett_offset", "fridericia", "fridericia_offset")
 
 
@@ -53,8 +58,9 @@ def patients(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFra
     return common.one_beat_per_patient(db, "test", int(config["seed"]), settings(config)["n_patients"])
 
 
-def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int,
-              n_shards: int) -> dict[str, np.ndarray]:
+def run_shard(
+    db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int, n_shards: int
+) -> dict[str, np.ndarray]:
     from ...diffusion import conditioning
 
     s = settings(config)
@@ -102,19 +108,28 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
             sig = provider.estimate_sigma(cond_own, y, obs, gen)
             sigma_hat[pts] = sig
             # every (patient, RR) pair is one row of the batch, patient-major
-            cond = conditioning.encode(np.repeat(m["age"].to_numpy(), G), np.repeat(m["sex"].to_numpy(), G),
-                                       np.tile(rr, len(pts)))
-            samples, _ = sample_with_estimated_noise(provider, cond, np.repeat(y, G, axis=0), obs, n, gen,
-                                                     sigma_groups=np.repeat(sig, G, axis=0))
+            cond = conditioning.encode(
+                np.repeat(m["age"].to_numpy(), G), np.repeat(m["sex"].to_numpy(), G), np.tile(rr, len(pts))
+            )
+            samples, _ = sample_with_estimated_noise(
+                provider, cond, np.repeat(y, G, axis=0), obs, n, gen, sigma_groups=np.repeat(sig, G, axis=0)
+            )
             samples = samples.reshape(len(pts), G, n, L, T)
             for i, p in enumerate(pts):
-                qt_real[p] = qtlib.measure_qt(x[p], geo.r_index, geo.fs, q_onset=q_on[p], qrs_offset=q_off[p],
-                                              lead=int(t_lead[p])).qt_ms
+                qt_real[p] = qtlib.measure_qt(
+                    x[p], geo.r_index, geo.fs, q_onset=q_on[p], qrs_offset=q_off[p], lead=int(t_lead[p])
+                ).qt_ms
                 for g in range(G):
                     for j in range(n):
                         try:
-                            qt_ms[p, g, j] = qtlib.measure_qt(samples[i, g, j], geo.r_index, geo.fs, q_onset=q_on[p],
-                                                              qrs_offset=q_off[p], lead=int(t_lead[p])).qt_ms
+                            qt_ms[p, g, j] = qtlib.measure_qt(
+                                samples[i, g, j],
+                                geo.r_index,
+                                geo.fs,
+                                q_onset=q_on[p],
+                                qrs_offset=q_off[p],
+                                lead=int(t_lead[p]),
+                            ).qt_ms
                         except qtlib.QTError as err:
                             reason = str(err).split(" (")[0]
                             failures[reason] = failures.get(reason, 0) + 1
@@ -125,13 +140,22 @@ def run_shard(db: Any, provider_factory: Callable[..., SamplesProvider], config:
                     ex_qoff.append(q_off[p])
     fail_keys = sorted(failures)
     return {
-        "patient_id": meta["patient_id"].astype(str).to_numpy(), "beat_id": meta["beat_id"].to_numpy(),
+        "patient_id": meta["patient_id"].astype(str).to_numpy(),
+        "beat_id": meta["beat_id"].to_numpy(),
         "rr_ms_patient": meta["rr_ms"].to_numpy(dtype=np.float64),
-        "q_onset": q_on, "qrs_offset": q_off, "t_lead": t_lead, "excluded": excluded.astype(str),
-        "qt_ms": qt_ms, "qt_real_ms": qt_real, "sigma_hat": sigma_hat, "rr_grid_ms": rr,
-        "failure_reason": np.array(fail_keys, dtype=str), "failure_count": np.array([failures[f] for f in fail_keys]),
+        "q_onset": q_on,
+        "qrs_offset": q_off,
+        "t_lead": t_lead,
+        "excluded": excluded.astype(str),
+        "qt_ms": qt_ms,
+        "qt_real_ms": qt_real,
+        "sigma_hat": sigma_hat,
+        "rr_grid_ms": rr,
+        "failure_reason": np.array(fail_keys, dtype=str),
+        "failure_count": np.array([failures[f] for f in fail_keys]),
         "ex_samples": np.asarray(ex_samples, dtype=np.float32).reshape(-1, G, n, L, T),
-        "ex_patient": np.array(ex_patient, dtype=str), "ex_true": np.asarray(ex_true).reshape(-1, L, T),
+        "ex_patient": np.array(ex_patient, dtype=str),
+        "ex_true": np.asarray(ex_true).reshape(-1, L, T),
         "ex_qrs_offset": np.asarray(ex_qoff, dtype=np.float64),
     }
 
@@ -172,8 +196,17 @@ def summarise(per_patient: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         r2 = per_patient.loc[per_patient["law"] == law, "r2"].to_numpy()
         iv = metrics.clt_interval(r2)
         spec = qtlib.QT_LAWS[law]
-        num.append({"law": law, "method": spec.name, "r2": iv.estimate, "ci_low": iv.low, "ci_high": iv.high,
-                    "n_patients": iv.n, "expression": spec.formula})
+        num.append(
+            {
+                "law": law,
+                "method": spec.name,
+                "r2": iv.estimate,
+                "ci_low": iv.low,
+                "ci_high": iv.high,
+                "n_patients": iv.n,
+                "expression": spec.formula,
+            }
+        )
         disp.append({"Method": spec.name, "R^2 score": iv.format(3), "Expression": spec.formula})
     return pd.DataFrame(num), pd.DataFrame(disp)
 
@@ -189,20 +222,23 @@ def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outpu
         for r, c in zip(sh.arrays["failure_reason"], sh.arrays["failure_count"]):
             fails[str(r)] = fails.get(str(r), 0) + int(c)
     n_meas = int(sum(np.isfinite(sh.arrays["qt_ms"]).sum() for sh in shards))
-    caption = (f"Table 2: R^2 of QT-RR laws fitted per patient to the mean QT of {s['n_samples']} posterior samples "
-               f"at each RR of {list(s['rr_ms'])} ms, given all leads up to the end of the QRS; mean and 95% CLT "
-               f"interval over {counts['fitted']} of {counts['patients']} test patients "
-               f"({counts['excluded_real_beat']} excluded: QRS or T wave of the real beat not measurable; "
-               f"{counts['excluded_few_rr']} with < 3 RR values measured). "
-               f"{n_meas} QT measurements; failures: {fails or 'none'}.")
+    caption = (
+        f"Table 2: R^2 of QT-RR laws fitted per patient to the mean QT of {s['n_samples']} posterior samples "
+        f"at each RR of {list(s['rr_ms'])} ms, given all leads up to the end of the QRS; mean and 95% CLT "
+        f"interval over {counts['fitted']} of {counts['patients']} test patients "
+        f"({counts['excluded_real_beat']} excluded: QRS or T wave of the real beat not measurable; "
+        f"{counts['excluded_few_rr']} with < 3 RR values measured). "
+        f"{n_meas} QT measurements; failures: {fails or 'none'}."
+    )
     common.write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
     plot_qt(shards, per_patient, config, outputs["figure_qt"], prov)
     plot_beats(db, shards, config, outputs["figure_beats"], prov)
     return numeric
 
 
-def plot_qt(shards: list[common.Shard], per_patient: pd.DataFrame, config: Mapping[str, Any], stem: str,
-            prov: Mapping[str, Any]) -> None:
+def plot_qt(
+    shards: list[common.Shard], per_patient: pd.DataFrame, config: Mapping[str, Any], stem: str, prov: Mapping[str, Any]
+) -> None:
     """Figure 7: QT against RR (95 % CLT intervals over posterior samples) with the fitted Fridericia curves."""
     import matplotlib.pyplot as plt
 
@@ -212,7 +248,7 @@ def plot_qt(shards: list[common.Shard], per_patient: pd.DataFrame, config: Mappi
     rr = shards[0].arrays["rr_grid_ms"]
     pid = common.concat(shards, "patient_id")
     qt_ms = common.concat(shards, "qt_ms")
-    fitted = [p for p in pid if p in set(per_patient["patient_id"])][:max(1, int(s["n_examples"]))]
+    fitted = [p for p in pid if p in set(per_patient["patient_id"])][: max(1, int(s["n_examples"]))]
     fig, ax = plt.subplots(figsize=(5.5, 4))
     grid = np.linspace(rr.min(), rr.max(), 100)
     for c, p in enumerate(fitted):
@@ -227,10 +263,21 @@ def plot_qt(shards: list[common.Shard], per_patient: pd.DataFrame, config: Mappi
         ax.errorbar(rr, means, yerr=halves, fmt="o", color=color, ms=3, capsize=2, label=f"patient {p}")
         rows = per_patient[per_patient["patient_id"] == p].set_index("law")
         off, plain = rows.loc["fridericia_offset"], rows.loc["fridericia"]
-        ax.plot(grid, 1000 * (off["qtc0"] * np.cbrt(grid / 1000) + off["qtc1"]), color=color, lw=1,
-                label=f"Fridericia with offset (R²={off['r2']:.2f})")
-        ax.plot(grid, 1000 * plain["qtc"] * np.cbrt(grid / 1000), color=color, lw=0.8, ls="--",
-                label=f"Fridericia (R²={plain['r2']:.2f})")
+        ax.plot(
+            grid,
+            1000 * (off["qtc0"] * np.cbrt(grid / 1000) + off["qtc1"]),
+            color=color,
+            lw=1,
+            label=f"Fridericia with offset (R²={off['r2']:.2f})",
+        )
+        ax.plot(
+            grid,
+            1000 * plain["qtc"] * np.cbrt(grid / 1000),
+            color=color,
+            lw=0.8,
+            ls="--",
+            label=f"Fridericia (R²={plain['r2']:.2f})",
+        )
     ax.set_xlabel("RR (ms)")
     ax.set_ylabel("QT (ms)")
     ax.legend(fontsize=5, ncol=2)
@@ -239,8 +286,9 @@ def plot_qt(shards: list[common.Shard], per_patient: pd.DataFrame, config: Mappi
     save_figure(fig, common.figure_paths(stem), prov)
 
 
-def plot_beats(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: str,
-               prov: Mapping[str, Any]) -> None:
+def plot_beats(
+    db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: str, prov: Mapping[str, Any]
+) -> None:
     """Figure 8: posterior beats (blue) of one patient for three RR values, observed part (red)."""
     from ...plots import save_figure
 
@@ -258,7 +306,7 @@ def plot_beats(db: Any, shards: list[common.Shard], config: Mapping[str, Any], s
         for lead in range(len(geo.leads)):
             ax = axes[lead, c]
             figures.draw_samples(ax, t, samples[g][:, lead])
-            ax.plot(t[:end + 1], true[lead, :end + 1], color=figures.OBSERVED_COLOR, lw=1.0, label="observed")
+            ax.plot(t[: end + 1], true[lead, : end + 1], color=figures.OBSERVED_COLOR, lw=1.0, label="observed")
             ax.tick_params(labelsize=6)
         axes[0, c].set_title(f"RR = {rr[g]:.0f} ms", fontsize=8)
     figures.label_leads(axes, geo.leads)
