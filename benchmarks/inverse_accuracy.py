@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from ecgdiff import io, provenance  # noqa: E402
+from ecgdiff import io, provenance, tables  # noqa: E402
 from ecgdiff.inverse import available  # noqa: E402
 from ecgdiff.inverse.verify import beat_problems, reference, run_accuracy, small_problems  # noqa: E402
 
@@ -111,7 +111,7 @@ def main() -> None:
         threads=args.threads,
         cpu_count=os.cpu_count(),
     )
-    io.write_table(
+    tables.write_table(
         df,
         Path(args.out) / f"{stem}.csv",
         Path(args.out) / f"{stem}.md",

@@ -23,9 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from ecgdiff import io, provenance  # noqa: E402
+from ecgdiff import io, provenance, tables  # noqa: E402
 from ecgdiff.diffusion import schedule  # noqa: E402
-from ecgdiff.inverse import Mask, estimate_noise_batch  # noqa: E402
+from ecgdiff.inverse import SMC, Mask, NoiseEstimation  # noqa: E402
 from ecgdiff.inverse.gmm import noise_mle, random_beatlike_gmm  # noqa: E402
 
 
@@ -66,17 +66,8 @@ def main() -> None:
     ).float()
     mle = noise_mle(prior, op, y, op.groups(0))
     for steps in (20, 50, 100):
-        est = estimate_noise_batch(
-            prior,
-            y[None],
-            op,
-            "lead",
-            n_iter=10,
-            runs=10,
-            particles=30,
-            steps=steps,
-            generator=torch.Generator().manual_seed(0),
-        )[0]
+        ne = NoiseEstimation(iterations=10, runs=10, particles=30, smc=SMC(steps=steps))
+        est = ne.estimate(prior, y[None], op, "lead", generator=torch.Generator().manual_seed(0))[0]
         for lead in range(3):
             rows.append(
                 {
@@ -91,7 +82,7 @@ def main() -> None:
     df["ratio"] = df["value"] / df["reference"]
     out = Path("results/benchmarks")
     prov = provenance.make({"benchmark": "inverse_discretisation"}, seed=0)
-    io.write_table(
+    tables.write_table(
         df,
         out / "inverse_discretisation.csv",
         out / "inverse_discretisation.md",

@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from ecgdiff import io, leads, provenance  # noqa: E402
+from ecgdiff import io, leads, provenance, tables  # noqa: E402
 from ecgdiff.inverse import Mask, available, get_sampler  # noqa: E402
 from ecgdiff.inverse.bench import StandInDenoiser, measure  # noqa: E402
 from ecgdiff.inverse.gmm import random_beatlike_gmm  # noqa: E402
@@ -117,7 +117,7 @@ def main() -> None:
         cpu_count=os.cpu_count(),
         cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     )
-    io.write_table(
+    tables.write_table(
         df,
         Path(args.out) / f"{stem}.csv",
         Path(args.out) / f"{stem}.md",

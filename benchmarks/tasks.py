@@ -14,6 +14,7 @@ parallel on ``tasks.shards`` cores. Numbers are written as JSON.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
 import sys
@@ -28,9 +29,11 @@ sys.path.insert(0, str(REPO / "tests" / "unit"))
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from ecgdiff import leads, runtime, tasks
+from ecgdiff import leads, runtime  # noqa: E402
 from ecgdiff.data import dataset  # noqa: E402
 from ecgdiff.diffusion.prior import Prior, build_model, load_prior  # noqa: E402
+from ecgdiff.tasks import registry  # noqa: E402
+from ecgdiff.tasks.context import TaskContext  # noqa: E402
 
 
 def merge(a: dict, b: dict) -> dict:
@@ -119,7 +122,9 @@ def main() -> None:
         n_shards = int(config["tasks"]["shards"])
         for name in args.tasks or config["tasks"]["run"]:
             t, c = time.perf_counter(), time.process_time()
-            arrays = tasks.TASKS[name].run_shard(db, tasks.provider_factory(prior, config, name), config, 0, n_shards)
+            ctx = TaskContext.from_params(name, registry.task_params(name, config))
+            module = importlib.import_module(registry.get(name).module)
+            arrays = module.run_shard(db, ctx, ctx.providers(prior), 0)
             dt, cpu = time.perf_counter() - t, time.process_time() - c
             n = len(arrays.get("patient_id", [])) if name != "particles" else len(arrays["unit"])
             result["tasks"].append({"task": name, "shard_seconds": dt, "shard_cpu_seconds": cpu, "items_in_shard": n})

@@ -25,18 +25,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 import yaml  # noqa: E402
 
-from ecgdiff import tasks  # noqa: E402
-
-OUTPUTS = {  # the file names of workflow/rules/tasks.smk
-    "denoising": ("denoising", {"figure": "fig5_denoising"}),
-    "missing_leads": ("table1_missing_leads", {"figure": "fig6_missing_leads"}),
-    "qt_rr": ("table2_qt_rr", {"figure_qt": "fig7_qt_rr", "figure_beats": "fig8_qt_beats"}),
-    "anomaly": (
-        "anomaly_detection",
-        {"figure_distances": "fig9_mahalanobis", "figure_roc": "fig10_roc", "figure_st": "fig11_st_segments"},
-    ),
-    "particles": ("particles_emd", {"figure": "fig13_particles"}),
-}
+from ecgdiff.tasks import registry, steps  # noqa: E402
 
 
 def merge(a: dict, b: dict) -> dict:
@@ -51,7 +40,8 @@ def merge(a: dict, b: dict) -> dict:
 def _shard(job):
     task, shard, beats, prior, config, out = job
     t, c = time.perf_counter(), time.process_time()
-    tasks.run_shard(task, beats, prior, config, shard, f"{out}/tasks/{task}/shard_{shard}.npz", threads=1)
+    params = registry.task_params(task, config)
+    steps.run_shard(task, beats, prior, params, shard, f"{out}/tasks/{task}/shard_{shard}.npz", threads=1)
     return task, shard, time.perf_counter() - t, time.process_time() - c
 
 
@@ -106,11 +96,12 @@ def main() -> None:
             timings["shards"].append({"task": task, "shard": shard, "wall_s": wall, "cpu_s": cpu})
     timings["gathers"] = []
     for task in names:
-        table, figs = OUTPUTS[task]
-        outs = {"table_csv": str(out / "tables" / f"{table}.csv"), "table_md": str(out / "tables" / f"{table}.md")}
-        outs.update({k: str(out / "figures" / v) for k, v in figs.items()})
+        spec = registry.get(task)
+        outs = {f"table_{ext}": str(out / "tables" / f"{spec.table}.{ext}") for ext in ("csv", "md")}
+        outs.update({k: str(out / "figures" / v) for k, v in spec.figures.items()})
         t = time.perf_counter()
-        tasks.gather(task, beats, [str(out / "tasks" / task / f"shard_{i}.npz") for i in range(n)], config, outs)
+        shard_files = [str(out / "tasks" / task / f"shard_{i}.npz") for i in range(n)]
+        steps.gather(task, beats, shard_files, registry.task_params(task, config), outs)
         timings["gathers"].append({"task": task, "wall_s": time.perf_counter() - t})
         print(f"{task:14s} gather: {timings['gathers'][-1]['wall_s']:.1f} s", flush=True)
     timings["tasks_wall_s"] = time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""Atomic file output, hashing and table I/O.
+"""Atomic file output and hashing.
 
 Every file the workflow produces is written to a temporary name in the same folder and renamed
 into place, so that an interrupted job never leaves a half-written output that looks complete.
@@ -11,12 +11,11 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 
 @contextlib.contextmanager
@@ -56,14 +55,14 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write JSON atomically (sorted keys, numpy scalars converted)."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=json_default) + "\n")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, np.ndarray):
@@ -90,78 +89,5 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
 
 def sha256_json(obj: Any) -> str:
     """Hex SHA-256 of an object's canonical JSON form (sorted keys)."""
-    blob = json.dumps(obj, sort_keys=True, default=_json_default, separators=(",", ":")).encode()
+    blob = json.dumps(obj, sort_keys=True, default=json_default, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()
-
-
-def write_table(
-    df: pd.DataFrame,
-    csv_path: str | os.PathLike[str],
-    md_path: str | os.PathLike[str] | None = None,
-    caption: str = "",
-    provenance: Mapping[str, Any] | None = None,
-    floatfmt: str = ".3f",
-) -> None:
-    """Write a table as CSV (data, with ``#`` comment lines for caption and provenance) and Markdown.
-
-    Read the CSV back with :func:`read_table`.
-    """
-    header = []
-    if caption:
-        header += [f"# {line}" for line in caption.splitlines()]
-    if provenance:
-        header.append("# provenance: " + json.dumps(dict(provenance), sort_keys=True, default=_json_default))
-    with atomic_path(csv_path) as tmp:
-        with open(tmp, "w") as f:
-            for line in header:
-                f.write(line + "\n")
-            df.to_csv(f, index=False)
-    if md_path is not None:
-        parts = []
-        if caption:
-            parts.append(caption.strip() + "\n")
-        parts.append(df.to_markdown(index=False, floatfmt=floatfmt) if _has_tabulate() else _markdown(df, floatfmt))
-        if provenance:
-            from .provenance import footer  # local import: provenance imports io
-
-            parts.append("\n" + footer(provenance))
-        write_text(md_path, "\n".join(parts) + "\n")
-
-
-def read_table(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read a CSV written by :func:`write_table` (comment lines skipped)."""
-    return pd.read_csv(csv_path, comment="#")
-
-
-def read_table_provenance(csv_path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The provenance dictionary stored in a table's comment header (empty if none)."""
-    with open(csv_path) as f:
-        for line in f:
-            if not line.startswith("#"):
-                break
-            if line.startswith("# provenance: "):
-                return json.loads(line[len("# provenance: ") :])
-    return {}
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _markdown(df: pd.DataFrame, floatfmt: str) -> str:
-    """Minimal Markdown table writer (used when ``tabulate`` is not installed)."""
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, (float, np.floating)):
-            return format(float(v), floatfmt) if np.isfinite(v) else str(v)
-        return str(v)
-
-    cols: Sequence[str] = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(fmt(v) for v in row) + " |")
-    return "\n".join(lines)

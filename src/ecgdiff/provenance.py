@@ -1,7 +1,7 @@
 """Provenance carried by every output: which run, configuration, data, code and seed produced it.
 
 A provenance record is a plain dictionary (JSON-serialisable) made by :func:`make`. Tables store
-it in their header (:func:`ecgdiff.io.write_table`), figures in their metadata and as a visible
+it in their header (:func:`ecgdiff.tables.write_table`), figures in their metadata and as a visible
 footer (:func:`ecgdiff.plots.save_figure`), models and data manifests in their own JSON.
 """
 

@@ -21,8 +21,9 @@ from typing import Any
 import pandas as pd
 
 from . import __version__
-from .io import read_json, write_json, write_table
+from .io import read_json, write_json
 from .provenance import code_version, config_hash, make
+from .tables import write_table
 
 # Distributions recorded for every environment (PyPI names; requirements.txt pins them).
 PACKAGES: tuple[str, ...] = (

@@ -7,7 +7,7 @@ from ecgdiff.diffusion.evaluation import run_emd_figure, run_generated_beats_fig
 from ecgdiff.diffusion.prior import load_prior
 from ecgdiff.diffusion.train import train_prior
 from ecgdiff.diffusion.uncertainty import run_uncertainty_figure
-from ecgdiff.io import read_table, read_table_provenance
+from ecgdiff.tables import read_table, read_table_provenance
 
 MODEL = dict(channels=8, channel_mult=[1], num_blocks=1, attn_levels=[])
 TRAIN = dict(steps=4, batch_size=16, lr=1e-3, cv_every=2, checkpoint_every=2, cv_sigmas=2, log_every=2, seed=0)

@@ -224,7 +224,7 @@ def make_db(
 def exact_factory(prior: GaussianBeatPrior):
     provider = ExactPosterior(prior)
 
-    def make(name, **options):
+    def make(name=None, **options):
         provider.last_request = (name, options)
         return provider
 

@@ -42,7 +42,7 @@ def test_figure12_panels():
 
 def test_write_table3_files(tmp_path):
     from ecgdiff.data.dataset import BeatDatabase
-    from ecgdiff.io import read_table, read_table_provenance
+    from ecgdiff.tables import read_table, read_table_provenance
 
     db = BeatDatabase(
         beats=np.zeros((len(meta()), 1, 4), np.float32), meta=meta(), manifest={"source": "test", "data_hash": "abc"}

@@ -5,7 +5,7 @@ import torch
 from ecgdiff.inverse import Mask, get_sampler
 from ecgdiff.inverse.base import RNG, DenoiserCall
 from ecgdiff.inverse.gmm import posterior, random_beatlike_gmm
-from ecgdiff.inverse.mcgdiff import _resample, patient_levels
+from ecgdiff.inverse.smc import _resample, patient_levels
 from ecgdiff.inverse.verify import reference, score, small_problems
 
 

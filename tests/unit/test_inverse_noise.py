@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ecgdiff.inverse import Linear, Mask, estimate_noise, estimate_noise_batch, get_sampler
+from ecgdiff.inverse import SMC, Linear, Mask, NoiseEstimation, get_sampler
 from ecgdiff.inverse.gmm import noise_mle, random_beatlike_gmm
 from ecgdiff.inverse.noise import resolve_groups
 
@@ -26,20 +26,8 @@ def test_recovers_per_lead_noise(method, steps, tol):
     true = torch.tensor([0.05, 0.15, 0.3])
     prior, op, y, realised = _denoising_problem(0, true)
     hist = []
-    est = estimate_noise_batch(
-        prior,
-        y[None],
-        op,
-        "lead",
-        n_iter=10,
-        init=1.0,
-        runs=10,
-        particles=30,
-        steps=steps,
-        method=method,
-        history=hist,
-        generator=torch.Generator().manual_seed(0),
-    )[0]
+    ne = NoiseEstimation(iterations=10, init=1.0, runs=10, particles=30, method=method, smc=SMC(steps=steps))
+    est = ne.estimate(prior, y[None], op, "lead", history=hist, generator=torch.Generator().manual_seed(0))[0]
     assert est.shape == (3,)
     assert len(hist) == 10 and (hist[0][0] < 1.0).all()
     mle = noise_mle(prior, op, y, op.groups(0)).float()
@@ -53,21 +41,33 @@ def test_recovers_per_lead_noise(method, steps, tol):
 def test_single_and_grouped_api():
     true = torch.tensor([0.1, 0.1, 0.1])
     prior, op, y, realised = _denoising_problem(1, true)
-    one = estimate_noise(
-        prior, y, op, groups="all", n_iter=6, runs=5, particles=20, generator=torch.Generator().manual_seed(0)
+    one = NoiseEstimation(iterations=6, runs=5, particles=20).estimate(
+        prior, y, op, groups="all", generator=torch.Generator().manual_seed(0)
     )
     assert one.shape == (1,)
     assert abs(float(one[0]) - float(realised.pow(2).mean().sqrt())) < 0.03
 
 
-def test_mcgdiff_estimate_then_sample():
+def test_estimate_then_sample_with_mcgdiffs_smc():
+    """Paper 3.3's procedure: estimate the per-lead stds with the SMC of the sampler, then sample given them."""
     true = torch.tensor([0.05, 0.2, 0.1])
     prior, op, y, realised = _denoising_problem(2, true, shape=(3, 32))
-    s = get_sampler("mcgdiff", particles=16, estimate_noise=True, noise_iters=8, noise_runs=6)
-    x = s.sample(prior, y, op, None, 20, generator=torch.Generator().manual_seed(0))
+    s = get_sampler("mcgdiff", particles=16)
+    gen = torch.Generator().manual_seed(0)
+    est = NoiseEstimation(iterations=8, runs=6, particles=16, smc=s.smc).estimate(prior, y, op, generator=gen)
+    assert est.shape == (3,)
+    assert ((est - realised).abs() / realised < 0.3).all()
+    x = s.sample(prior, y, op, est[op.groups(0)], 20, generator=gen)
     assert x.shape == (20, 3, 32)
-    assert s.last_noise_estimate.shape == (1, 3) and s.last_sigma_y.shape == (1, op.m)
-    assert ((s.last_noise_estimate[0] - realised).abs() / realised < 0.3).all()
+
+
+def test_noise_estimation_settings_are_checked():
+    with pytest.raises(ValueError, match="runs"):
+        NoiseEstimation(runs=0)
+    with pytest.raises(ValueError, match="method"):
+        NoiseEstimation(method="newton")
+    with pytest.raises(TypeError, match="SMC"):
+        NoiseEstimation(smc={"steps": 3})
 
 
 def test_groups_resolution():

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ecgdiff import runinfo
-from ecgdiff.io import read_table, read_table_provenance
+from ecgdiff.tables import read_table, read_table_provenance
 
 
 def test_flatten_joins_nested_keys_and_keeps_lists_and_empty_sections_as_leaves():

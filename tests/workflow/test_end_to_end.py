@@ -46,7 +46,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_tiny_run_writes_every_output_and_regenerates_one_alone(tmp_path):
-    from ecgdiff import io as eio
+    from ecgdiff import tables
 
     work = copy_workflow(tmp_path)
     run = snakemake(work)  # the default target: rule all
@@ -70,11 +70,11 @@ def test_tiny_run_writes_every_output_and_regenerates_one_alone(tmp_path):
     # nothing half-written is left behind: no temporary files of ecgdiff.io.atomic_path
     assert not [p for p in (work / "results").rglob(".*") if p.is_file()]
     for t in TABLES + OTHER_TABLES:
-        prov = eio.read_table_provenance(work / f"results/{RUN}/tables/{t}.csv")
+        prov = tables.read_table_provenance(work / f"results/{RUN}/tables/{t}.csv")
         assert prov["run"] == RUN and prov["label"] and prov["config_hash"] and prov["seed"] is not None, t
         assert prov["data_hash"] or t == "detector_validation", t
         assert prov.get("prior_sha256") or t not in TABLES, t
-        assert len(eio.read_table(work / f"results/{RUN}/tables/{t}.csv")) > 0
+        assert len(tables.read_table(work / f"results/{RUN}/tables/{t}.csv")) > 0
     shards = sorted((work / f"results/{RUN}/tasks").glob("*/shard_*.npz"))
     assert len(shards) == 5 * 2
     # one output alone: remove a table, ask for it, only its gather job runs again
@@ -91,3 +91,29 @@ def test_tiny_run_writes_every_output_and_regenerates_one_alone(tmp_path):
     assert "rule beat_database" in changed.stdout and "rule detector_validation" in changed.stdout
     unchanged = snakemake(work, "-n")
     assert "Nothing to be done" in unchanged.stdout + unchanged.stderr
+    # a changed task section reruns that task's jobs and no other; a changed sampler, the tasks that run it
+    for edit, expected in (
+        ("tasks: {qt_rr: {n_samples: 3}}", {"qt_rr"}),
+        ("inverse: {mgps: {lr: 0.02}}", {"missing_leads"}),
+        ("noise_estimation: {iterations: 2}", {"denoising", "missing_leads", "qt_rr", "anomaly"}),
+    ):
+        (work / "edit.yaml").write_text(edit + "\n")
+        dry = snakemake(work, "-n", "--configfile", TINY, "edit.yaml")
+        assert dry.returncode == 0, (dry.stdout + dry.stderr)[-4000:]
+        assert rerun_tasks(dry.stdout) == expected, (edit, dry.stdout[-3000:])
+
+
+def rerun_tasks(dry_run_output: str) -> set[str]:
+    """The tasks whose jobs a dry run lists (shards by their wildcard, gathers by their rule); fails on any other job
+    but the run's configuration record."""
+    tasks, rules = set(), set()
+    for line in dry_run_output.splitlines():
+        line = line.strip()
+        if line.startswith("rule "):
+            rules.add(line[len("rule ") :].rstrip(":"))
+        elif line.startswith("wildcards:") and "task=" in line:
+            tasks.add(line.split("task=")[1].split(",")[0].strip())
+    for rule in rules - {"task_shard", "run_info"}:  # run_info records the whole resolved configuration
+        assert rule.endswith("_gather"), f"a dry run after a task edit lists rule {rule}"
+        tasks.add(rule[: -len("_gather")])
+    return tasks

@@ -3,6 +3,10 @@
 # `rule all` asks for every registered output.
 
 import os
+import sys
+
+# the package's standard-library-only modules (cohort hash, task registry) are imported by the rules
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 RUN = config["run"]
 OUT = f"results/{RUN}"

@@ -1,9 +1,6 @@
 # Rules: data. Records (simulated, or downloaded from PhysioNet) -> beat database -> table 3, figure 12.
 # Logic lives in src/ecgdiff/data (synthetic, beats, splits, beatdb, dataset_report); scripts/*.py only call it.
 
-import sys
-
-sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 from ecgdiff.data.synthetic_config import cohort_hash  # noqa: E402  (standard library only)
 
 SYNTHETIC_DIR = f"{RES}/synthetic/{cohort_hash(config['data']['synthetic'])}"

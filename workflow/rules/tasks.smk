@@ -4,31 +4,15 @@
 # results/<run>/tasks/<task>/shard_<i>.npz per job, run in parallel on a cluster), then one gather job per
 # task writes its table and figures. Naming any one output regenerates it alone, e.g.
 #   snakemake --cores all results/synthetic/tables/table1_missing_leads.csv
+# The tasks, their outputs and what each depends on are declared once, in ecgdiff.tasks.registry: every job
+# gets task_params(task, config) as params, so editing one task's section (or a sampler it runs) reruns that
+# task's jobs only.
+
+from ecgdiff.tasks.registry import TASKS, task_params  # noqa: E402  (standard library only)
 
 TASK_SHARDS = int(config["tasks"]["shards"])
-
-# task -> table name and figure names (figure key -> file stem); keys match ecgdiff.tasks.OUTPUT_KEYS
-TASK_OUTPUTS = {
-    "denoising": {"table": "denoising", "figures": {"figure": "fig5_denoising"}},
-    "missing_leads": {"table": "table1_missing_leads", "figures": {"figure": "fig6_missing_leads"}},
-    "qt_rr": {"table": "table2_qt_rr", "figures": {"figure_qt": "fig7_qt_rr", "figure_beats": "fig8_qt_beats"}},
-    "anomaly": {
-        "table": "anomaly_detection",
-        "figures": {
-            "figure_distances": "fig9_mahalanobis",
-            "figure_roc": "fig10_roc",
-            "figure_st": "fig11_st_segments",
-        },
-    },
-    "particles": {"table": "particles_emd", "figures": {"figure": "fig13_particles"}},
-}
-TASK_NAMES = [t for t in TASK_OUTPUTS if t in config["tasks"]["run"]]
-TASK_SHARD_FILES = {t: [out(f"tasks/{t}/shard_{i}.npz") for i in range(TASK_SHARDS)] for t in TASK_OUTPUTS}
-TASK_FILES = {
-    t: [out(f"tables/{s['table']}.{e}") for e in ("csv", "md")]
-    + [out(f"figures/{f}.{e}") for f in s["figures"].values() for e in ("png", "pdf")]
-    for t, s in TASK_OUTPUTS.items()
-}
+TASK_NAMES = [t for t in TASKS if t in config["tasks"]["run"]]
+TASK_SHARD_FILES = {t: [out(f"tasks/{t}/shard_{i}.npz") for i in range(TASK_SHARDS)] for t in TASKS}
 
 
 rule task_shard:
@@ -38,14 +22,13 @@ rule task_shard:
     output:
         out("tasks/{task}/shard_{shard}.npz"),
     wildcard_constraints:
-        task="|".join(TASK_OUTPUTS),
+        task="|".join(TASKS),
         shard=r"\d+",
     log:
         log("tasks/{task}/shard_{shard}.log"),
     params:
         beats_dir=lambda w, input: os.path.dirname(input.beats[0]),
-        # the settings a shard depends on: a change reruns the affected jobs
-        settings={"seed": config["seed"], "tasks": config["tasks"], "inverse": config["inverse"]},
+        settings=lambda w: task_params(w.task, config),
     conda:
         ENV_SAMPLE
     threads: config["tasks"]["threads"]
@@ -57,7 +40,7 @@ rule task_shard:
         "../../scripts/task_shard.py"
 
 
-for _task, _spec in TASK_OUTPUTS.items():
+for _task, _spec in TASKS.items():
 
     rule:
         name:
@@ -67,12 +50,12 @@ for _task, _spec in TASK_OUTPUTS.items():
             shards=TASK_SHARD_FILES[_task],
         output:
             table_csv=report(
-                out(f"tables/{_spec['table']}.csv"),
-                caption=f"../report/{_spec['table']}.rst",
+                out(f"tables/{_spec.table}.csv"),
+                caption=f"../report/{_spec.table}.rst",
                 category="Tasks",
                 labels={"task": _task, "output": "table"},
             ),
-            table_md=out(f"tables/{_spec['table']}.md"),
+            table_md=out(f"tables/{_spec.table}.md"),
             **{
                 f"{key}_png": report(
                     out(f"figures/{stem}.png"),
@@ -80,15 +63,15 @@ for _task, _spec in TASK_OUTPUTS.items():
                     category="Tasks",
                     labels={"task": _task, "output": stem},
                 )
-                for key, stem in _spec["figures"].items()
+                for key, stem in _spec.figures.items()
             },
-            **{f"{key}_pdf": out(f"figures/{stem}.pdf") for key, stem in _spec["figures"].items()},
+            **{f"{key}_pdf": out(f"figures/{stem}.pdf") for key, stem in _spec.figures.items()},
         log:
             log(f"tasks/{_task}/gather.log"),
         params:
             task=_task,
             beats_dir=lambda w, input: os.path.dirname(input.beats[0]),
-            settings={"seed": config["seed"], "tasks": config["tasks"], "inverse": config["inverse"]},
+            settings=task_params(_task, config),
         conda:
             ENV_PLOT
         threads: 1
@@ -99,4 +82,4 @@ for _task, _spec in TASK_OUTPUTS.items():
             "../../scripts/task_gather.py"
 
 
-register("tasks", [f for task in TASK_NAMES for f in TASK_FILES[task]])
+register("tasks", [f for task in TASK_NAMES for f in TASKS[task].files(OUT)])

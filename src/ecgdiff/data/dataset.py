@@ -25,6 +25,7 @@ Splits: ``train``, ``cv``, ``test`` hold healthy patients; ``mi`` holds every pa
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,26 @@ META_COLUMNS: tuple[str, ...] = (
 )
 REJECT_COLUMNS: tuple[str, ...] = ("record_id", "beat_index", "stage", "reason")
 SPLITS: tuple[str, ...] = ("train", "cv", "test", "mi", "none")
+
+
+@dataclass(frozen=True)
+class BeatGeometry:
+    """Where things are in a beat window: sampling rate, R-peak index, number of samples, lead names, and the
+    window ``[R + qrs[0], R + qrs[1]]`` over which each lead's normalising maximum was taken (None: unknown)."""
+
+    fs: float
+    r_index: int
+    length: int
+    leads: tuple[str, ...]
+    qrs_window: tuple[int, int] | None = None
+
+    def qrs_slice(self) -> slice:
+        """Samples of the normalisation window (the whole beat when unknown)."""
+        if self.qrs_window is None:
+            return slice(0, self.length)
+        return slice(
+            max(0, self.r_index + int(self.qrs_window[0])), min(self.length, self.r_index + int(self.qrs_window[1]))
+        )
 
 
 @dataclass
@@ -83,6 +104,45 @@ class BeatDatabase:
         )
         rows = self.meta.set_index("beat_id").loc[picks].reset_index()
         return self.beats[picks], rows
+
+    def patients(self, split: str, seed: int, n_max: int | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+        """A task's patients: one seeded random beat per patient of ``split`` (:meth:`one_beat_per_patient`), at
+        most ``n_max`` of them (a seeded random subset). Returns ``(beats [P, L, T] float32, meta)``; raises when
+        the split has no beat."""
+        if not (self.meta["split"] == split).any():
+            raise ValueError(f"the beat database has no beat in split {split!r}")
+        beats, meta = self.one_beat_per_patient(split, seed)
+        if n_max is not None and len(meta) > n_max:
+            keep = np.sort(np.random.default_rng([seed, 1]).choice(len(meta), int(n_max), replace=False))
+            beats, meta = beats[keep], meta.iloc[keep].reset_index(drop=True)
+        return np.asarray(beats, dtype=np.float32), meta.reset_index(drop=True)
+
+    @property
+    def geometry(self) -> BeatGeometry:
+        """The beat window (from the manifest)."""
+        man = self.manifest
+        window = man.get("window") or {}
+        before = man.get("before", window.get("before") if isinstance(window, Mapping) else None)
+        if before is None and isinstance(window, Sequence) and len(window) == 2:
+            before = window[0]
+        if before is None:
+            raise ValueError("beat database manifest does not give the R-peak position ('before' / 'window')")
+        qrs = man.get("qrs_window_samples")
+        return BeatGeometry(
+            float(man["fs"]),
+            int(before),
+            int(self.beats.shape[-1]),
+            tuple(man["leads"]),
+            tuple(int(v) for v in qrs) if qrs is not None else None,
+        )
+
+    def scales(self, meta: pd.DataFrame) -> np.ndarray:
+        """Per-lead scale factors ``[N, L]`` of metadata rows (``x_mV = x_normalised * scale``)."""
+        cols = [f"scale_{lead}" for lead in self.leads]
+        missing = [c for c in cols if c not in meta.columns]
+        if missing:
+            raise ValueError(f"beat metadata lacks the scale-factor columns {missing}")
+        return meta[cols].to_numpy(dtype=np.float64)
 
 
 def save(

@@ -62,8 +62,9 @@ def write_table3(
     db: BeatDatabase, csv_path: str | os.PathLike[str], md_path: str | os.PathLike[str], provenance: Mapping[str, Any]
 ) -> pd.DataFrame:
     """Compute table 3 from a loaded beat database and write it (CSV + Markdown, with provenance)."""
-    from ..io import write_table, write_text
+    from ..io import write_text
     from ..provenance import footer
+    from ..tables import write_table
 
     df = table3(db.meta)
     cap = (

@@ -209,7 +209,7 @@ def run_emd_figure(
 ) -> pd.DataFrame:
     """Workflow step of figure 2: compute the table, write it and the figure."""
     from .. import provenance as prov_mod
-    from ..io import write_table
+    from ..tables import write_table
 
     db = beat_dataset.load(beats_dir)
     cp, up = load_prior(cond_path, device), load_prior(uncond_path, device)

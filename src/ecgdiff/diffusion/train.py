@@ -35,8 +35,9 @@ import pandas as pd
 import torch
 
 from ..data import dataset as beat_dataset
-from ..io import atomic_path, write_table
+from ..io import atomic_path
 from ..runtime import pick_device
+from ..tables import write_table
 from . import conditioning, schedule
 from .networks.beat_unet import UNetConfig, count_parameters
 from .precond import EDMPrecond, edm_loss, training_loss

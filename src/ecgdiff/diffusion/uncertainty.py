@@ -226,7 +226,7 @@ def run_uncertainty_figure(
     database without MI patients yields no MI group (stated in the table caption and the log).
     """
     from .. import provenance as prov_mod
-    from ..io import write_table
+    from ..tables import write_table
     from . import conditioning
     from .prior import load_prior
     from .sample import generate

@@ -12,9 +12,10 @@ See ``docs/inverse.md`` for each sampler's algorithm, defaults, accuracy against
 """
 
 from . import ddnm, diffpir, dps, mcgdiff, mgps, pgdm, reddiff  # noqa: F401  (registration)
-from .base import DenoiserCall, Sampler, available, default_options, get_sampler
-from .noise import estimate_noise, estimate_noise_batch
+from .base import DenoiserCall, Sampler, SamplerSpec, available, default_options, get_sampler
+from .noise import NoiseEstimation
 from .operators import Linear, Mask, Observation, build_observation
+from .smc import SMC
 
 __all__ = [
     "Sampler",
@@ -26,6 +27,7 @@ __all__ = [
     "Linear",
     "Observation",
     "build_observation",
-    "estimate_noise",
-    "estimate_noise_batch",
+    "SamplerSpec",
+    "NoiseEstimation",
+    "SMC",
 ]

@@ -18,8 +18,9 @@ are moved), so a seeded call is reproducible.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from typing import ClassVar, Protocol, runtime_checkable
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 
@@ -99,6 +100,58 @@ def default_options(name: str) -> dict:
         elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
             out[f.name] = f.default_factory()  # type: ignore[misc]
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerSpec:
+    """A sampler by ``name`` and ``options``, validated against the sampler's own fields when made: a misspelt
+    option, a value of the wrong type (``steps: "four"``) or out of range (``particles: -1``) is an error naming the
+    sampler and the option, before any model is loaded. :meth:`build` makes the sampler."""
+
+    name: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.name not in _REGISTRY:
+            raise KeyError(f"unknown sampler {self.name!r}; available: {', '.join(available())}")
+        object.__setattr__(self, "options", dict(self.options or {}))
+        hints = typing.get_type_hints(_REGISTRY[self.name])
+        for key, value in self.options.items():
+            if key not in hints or key == "name":
+                known = sorted(f.name for f in dataclasses.fields(_REGISTRY[self.name]))
+                raise TypeError(f"sampler {self.name!r} has no option {key!r}; options are {known}")
+            if not _type_ok(value, hints[key]):
+                raise TypeError(
+                    f"sampler {self.name!r}: option {key!r} must be {_type_name(hints[key])}, got {value!r}"
+                )
+        try:
+            self.build()
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"sampler {self.name!r}: {err}") from err
+
+    def build(self, **override: Any) -> BaseSampler:
+        """The sampler with :attr:`options` (and ``override`` on top, e.g. a particle count of a sweep)."""
+        return get_sampler(self.name, **{**self.options, **override})
+
+    def replace(self, **override: Any) -> SamplerSpec:
+        """The same sampler with some options changed (validated)."""
+        return SamplerSpec(self.name, {**self.options, **override})
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
 
 
 # --------------------------------------------------------------------------- randomness

@@ -13,18 +13,19 @@ maximiser of the Monte-Carlo EM objective is closed form::
 (``method="em"``, the default: no step size to tune). ``method="gradient"`` takes instead the stochastic
 gradient step ``log sigma_g += lr * (mean r^2 / sigma_g^2 - 1)`` on ``log sigma`` (the Fisher-identity gradient
 divided by ``n_g``; ``lr = 0.5`` matches EM near the fixed point). Both start at ``init`` (paper: 1) and run
-``n_iter`` iterations (paper: N_MLE = 10).
+``iterations`` iterations (paper: N_MLE = 10): :class:`NoiseEstimation`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 
-from .base import RNG, DenoiserCall
-from .mcgdiff import smc
+from .base import RNG, DenoiserCall, check_positive
 from .operators import Mask, Operator, _sigma_matrix, build_observation
+from .smc import SMC
 
 Tensor = torch.Tensor
 
@@ -56,106 +57,96 @@ def resolve_groups(operator: Operator | Sequence[Operator], groups: str | Tensor
     raise ValueError(f"groups must be 'lead', 'all' or a tensor of ids, got {groups!r}")
 
 
-def estimate_noise(
-    denoiser,
-    y: Tensor,
-    operator: Operator,
-    groups: str | Tensor = "lead",
-    n_iter: int = 10,
-    init: float | Tensor = 1.0,
-    runs: int = 10,
-    particles: int = 50,
-    method: str = "em",
-    lr: float = 0.5,
-    generator: torch.Generator | None = None,
-    **smc_options,
-) -> Tensor:
-    """Estimated noise std per group ``[G]`` for one observation ``y [m]`` (see the module docstring).
+@dataclass(frozen=True)
+class NoiseEstimation:
+    """Monte-Carlo EM estimation of per-group noise stds (paper algorithm 2), by runs of MCGdiff's SMC.
 
-    ``smc_options`` are MCGdiff's (``steps``, ``eta``, ``delta``, ``resampling``, ``levels``, ...).
+    ``iterations`` (N_MLE, paper: 10) EM iterations from ``init`` (paper: 1); each averages the squared residuals
+    of ``runs`` parallel SMC runs (:class:`~.smc.SMC` ``smc``) of ``particles`` particles under the current
+    estimate; ``method`` ``"em"`` (closed-form maximiser) or ``"gradient"`` (step ``lr`` on ``log sigma``). Defaults:
+    the paper's (10 iterations, 50 particles as for sampling, 10 runs as the anchors' code, init 1).
     """
-    init_b = init[None, :] if isinstance(init, Tensor) and init.ndim == 1 else init
-    return estimate_noise_batch(
+
+    iterations: int = 10
+    runs: int = 10
+    particles: int = 50
+    init: float = 1.0
+    method: str = "em"
+    lr: float = 0.5
+    smc: SMC = field(default_factory=SMC)
+
+    def __post_init__(self) -> None:
+        check_positive("iterations", self.iterations, allow_zero=True)
+        check_positive("runs", self.runs)
+        check_positive("particles", self.particles)
+        check_positive("init", self.init)
+        check_positive("lr", self.lr)
+        if self.method not in ("em", "gradient"):
+            raise ValueError(f"method must be 'em' or 'gradient', got {self.method!r}")
+        if not isinstance(self.smc, SMC):
+            raise TypeError(f"smc must be an ecgdiff.inverse.smc.SMC, got {type(self.smc).__name__}")
+
+    def estimate(
+        self,
         denoiser,
-        torch.as_tensor(y)[None, :],
-        operator,
-        groups,
-        n_iter,
-        init_b,
-        runs,
-        particles,
-        method,
-        lr,
-        generator,
-        **smc_options,
-    )[0]
+        ys: Tensor,
+        operator: Operator | Sequence[Operator],
+        groups: str | Tensor = "lead",
+        init: float | Tensor | None = None,
+        generator: torch.Generator | None = None,
+        history: list | None = None,
+    ) -> Tensor:
+        """Estimated noise std per group ``[P, G]`` for ``P`` observations ``ys [P, m]`` (``[G]`` for one ``y [m]``).
 
+        ``groups``: see :func:`resolve_groups`. ``init`` overrides :attr:`init`: a float, a per-group ``[G]``/``[P, G]``
+        tensor, or a per-coordinate ``sigma_y`` (``[m]`` or ``[P, m]``, averaged within groups). When ``history`` is
+        a list, the estimate after each iteration is appended to it.
+        """
+        ys = torch.as_tensor(ys)
+        if ys.ndim == 1:
+            init1 = init[None, :] if isinstance(init, Tensor) and init.ndim == 1 else init
+            return self.estimate(denoiser, ys[None, :], operator, groups, init1, generator, history)[0]
+        if not ys.is_floating_point():
+            ys = ys.to(torch.get_default_dtype())
+        P, m = ys.shape
+        device, dtype = ys.device, ys.dtype
+        g = resolve_groups(operator, groups, m).to(device)
+        G = int(g.max()) + 1
+        counts = torch.bincount(g, minlength=G).to(torch.float64)
 
-def estimate_noise_batch(
-    denoiser,
-    ys: Tensor,
-    operator: Operator | Sequence[Operator],
-    groups: str | Tensor = "lead",
-    n_iter: int = 10,
-    init: float | Tensor = 1.0,
-    runs: int = 10,
-    particles: int = 50,
-    method: str = "em",
-    lr: float = 0.5,
-    generator: torch.Generator | None = None,
-    history: list | None = None,
-    **smc_options,
-) -> Tensor:
-    """Estimated noise std per group ``[P, G]`` for ``P`` observations ``ys [P, m]`` at once.
+        def group_mean(v: Tensor) -> Tensor:  # [P, m] -> [P, G]
+            out = torch.zeros(P, G, dtype=torch.float64, device=device)
+            out.index_add_(1, g, v.double())
+            return out / counts.to(device)
 
-    ``init`` is a float, a per-group ``[G]``/``[P, G]`` tensor, or a per-coordinate ``sigma_y`` (``[m]`` or
-    ``[P, m]``, averaged within groups). When ``history`` is a list, the estimate after each iteration is
-    appended to it.
-    """
-    if method not in ("em", "gradient"):
-        raise ValueError(f"method must be 'em' or 'gradient', got {method!r}")
-    ys = torch.as_tensor(ys)
-    if not ys.is_floating_point():
-        ys = ys.to(torch.get_default_dtype())
-    P, m = ys.shape
-    device, dtype = ys.device, ys.dtype
-    g = resolve_groups(operator, groups, m).to(device)
-    G = int(g.max()) + 1
-    counts = torch.bincount(g, minlength=G).to(torch.float64)
-
-    def group_mean(v: Tensor) -> Tensor:  # [P, m] -> [P, G]
-        out = torch.zeros(P, G, dtype=torch.float64, device=device)
-        out.index_add_(1, g, v.double())
-        return out / counts.to(device)
-
-    init_t = torch.as_tensor(init, dtype=torch.float64, device=device)
-    if init_t.ndim == 0:
-        phi = init_t.expand(P, G).clone()
-    elif init_t.shape[-1] == m:  # per-coordinate sigma_y ([m] or [P, m]), averaged within groups
-        phi = group_mean(
-            _sigma_matrix(init_t if init_t.ndim == 2 else init_t[None, :].expand(P, m), P, m, device, torch.float64)
-        )
-    elif init_t.shape in ((G,), (P, G)):
-        phi = init_t.expand(P, G).clone()
-    else:
-        raise ValueError(f"init must be a float, [G]={G}, [P, G], [m]={m} or [P, m]; got {tuple(init_t.shape)}")
-    if bool((phi <= 0).any()):
-        raise ValueError("initial noise stds must be > 0")
-
-    rng = RNG(generator, device, dtype)
-    for _ in range(n_iter):
-        obs = build_observation(operator, ys, phi[:, g].to(dtype))
-        den = DenoiserCall(denoiser, obs.x_shape)
-        with torch.no_grad():
-            parts, _ = smc(den, obs, runs, particles, rng, **smc_options)
-        x = parts.reshape(P, -1, obs.d)
-        r2 = ((ys[:, None, :] - obs.forward(x)) ** 2).double().mean(1)  # [P, m]
-        ms = group_mean(r2)
-        if method == "em":
-            phi = ms.sqrt()
+        init_t = torch.as_tensor(self.init if init is None else init, dtype=torch.float64, device=device)
+        if init_t.ndim == 0:
+            phi = init_t.expand(P, G).clone()
+        elif init_t.shape[-1] == m:  # per-coordinate sigma_y ([m] or [P, m]), averaged within groups
+            phi = group_mean(
+                _sigma_matrix(init_t if init_t.ndim == 2 else init_t[None, :].expand(P, m), P, m, device, torch.float64)
+            )
+        elif init_t.shape in ((G,), (P, G)):
+            phi = init_t.expand(P, G).clone()
         else:
-            phi = phi * torch.exp(lr * (ms / phi**2 - 1.0))
-        phi = phi.clamp(min=1e-8)
-        if history is not None:
-            history.append(phi.to(dtype).cpu().clone())
-    return phi.to(dtype)
+            raise ValueError(f"init must be a float, [G]={G}, [P, G], [m]={m} or [P, m]; got {tuple(init_t.shape)}")
+        if bool((phi <= 0).any()):
+            raise ValueError("initial noise stds must be > 0")
+
+        rng = RNG(generator, device, dtype)
+        for _ in range(self.iterations):
+            obs = build_observation(operator, ys, phi[:, g].to(dtype))
+            den = DenoiserCall(denoiser, obs.x_shape)
+            with torch.no_grad():
+                parts, _ = self.smc.run(den, obs, self.runs, self.particles, rng)
+            x = parts.reshape(P, -1, obs.d)
+            r2 = ((ys[:, None, :] - obs.forward(x)) ** 2).double().mean(1)  # [P, m]
+            ms = group_mean(r2)
+            if self.method == "em":
+                phi = ms.sqrt()
+            else:
+                phi = phi * torch.exp(self.lr * (ms / phi**2 - 1.0))
+            phi = phi.clamp(min=1e-8)
+            if history is not None:
+                history.append(phi.to(dtype).cpu().clone())
+        return phi.to(dtype)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt  # noqa: E402
@@ -60,3 +61,9 @@ def finish(fig: plt.Figure, title: str, xlabel: str = "time from R peak (ms)") -
         if spec is not None and spec.rowspan.stop == bottom:
             ax.set_xlabel(xlabel, fontsize=7)
     fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+
+
+def paths(stem: str | os.PathLike[str]) -> list[str]:
+    """The files of a figure: ``[<stem>.png, <stem>.pdf]``."""
+    stem = os.fspath(stem)
+    return [stem + ".png", stem + ".pdf"]

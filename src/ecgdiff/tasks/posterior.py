@@ -3,8 +3,8 @@
 Paper 3.3: "to sample from the posterior we start by first running algorithm 2 for a maximum of N_MLE
 [iterations] to obtain an estimate [of the per-lead noise levels] that is then used to sample from the
 posterior X | y, phi_{N_MLE} using algorithm 1". :class:`PosteriorSampler` is that two-step procedure
-for a batch of ``P`` patients; :func:`make_sampler` builds it from a prior and a sampler of
-:mod:`ecgdiff.inverse`. Tasks only see the protocol :class:`SamplesProvider`, so that their logic can be
+for a batch of ``P`` patients, a prior bound to a sampler of :mod:`ecgdiff.inverse` and the noise estimation
+(:meth:`ecgdiff.tasks.context.TaskContext.provider` builds it). Tasks only see the protocol :class:`SamplesProvider`, so that their logic can be
 checked against an exact posterior (a Gaussian prior) in the tests.
 
 Arrays: conditioning ``cond [P, c]``; observation ``y [P, m]`` (the entries ``A x`` of each patient,
@@ -14,12 +14,16 @@ row-major, as the operators of :mod:`ecgdiff.inverse.operators` return them); no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import torch
+
+from .. import leads as leadlib
+from ..inverse import NoiseEstimation
+from ..inverse.operators import Linear, Mask
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,13 @@ class LinearObservation:
             raise ValueError(f"matrix has {self.matrix.shape[-1]} columns for x_shape {self.x_shape}")
         if len(self.groups) != m:
             raise ValueError(f"{len(self.groups)} group ids for {m} observed entries")
+
+    @classmethod
+    def of_leads(
+        cls, leads: Sequence[str], observed: Sequence[str], length: int, times: np.ndarray | slice | None = None
+    ) -> LinearObservation:
+        """Observe leads ``observed`` of signals with leads ``leads`` at ``times`` (all by default)."""
+        return cls.from_mask(lead_time_mask(leads, observed, length, times))
 
     @classmethod
     def from_mask(cls, mask: np.ndarray) -> LinearObservation:
@@ -93,8 +104,6 @@ class LinearObservation:
 
     def to_operator(self, n_patients: int, device: torch.device | str = "cpu") -> Any:
         """The :mod:`ecgdiff.inverse.operators` operator: one ``Mask`` or ``Linear``, or ``P`` ``Linear``."""
-        from ..inverse.operators import Linear, Mask
-
         if self.mask is not None:
             return Mask(torch.as_tensor(self.mask, device=device))
         if self.per_patient:
@@ -102,6 +111,17 @@ class LinearObservation:
                 raise ValueError(f"{self.matrix.shape[0]} per-patient matrices for {n_patients} patients")
             return [Linear(torch.as_tensor(a, dtype=torch.float32, device=device), self.x_shape) for a in self.matrix]
         return Linear(torch.as_tensor(self.matrix, dtype=torch.float32, device=device), self.x_shape)
+
+
+def lead_time_mask(
+    leads: Sequence[str], observed: Sequence[str], length: int, times: np.ndarray | slice | None = None
+) -> np.ndarray:
+    """Boolean mask ``[L, T]`` observing leads ``observed`` at ``times`` (all times by default)."""
+    mask = np.zeros((len(leads), length), dtype=bool)
+    rows = leadlib.indices(observed, leads)
+    t = np.arange(length) if times is None else np.arange(length)[times]
+    mask[np.ix_(rows, t)] = True
+    return mask
 
 
 class SamplesProvider(Protocol):
@@ -138,25 +158,18 @@ class PosteriorSampler:
     Attributes:
         prior: a :class:`ecgdiff.diffusion.prior.Prior` (or anything with ``denoiser(cond)``,
             ``conditional`` and ``device``).
-        name: sampler name (``mcgdiff``, ``dps``, ...).
-        options: sampler options (``config["inverse"][name]`` merged with the task's overrides).
-        n_mle: iterations of the noise-level estimation (paper algorithm 2, N_MLE).
-        mle_options: options of :func:`ecgdiff.inverse.estimate_noise_batch` (runs, particles, SMC options).
+        sampler: the sampler (:meth:`ecgdiff.inverse.SamplerSpec.build`).
+        noise: the noise-level estimation (paper algorithm 2), or None when the task gives the noise levels.
         max_rows: at most this many states per denoiser call: the samples are drawn in consecutive
             chunks of ``max_rows // (P * particles)`` (``None``: all at once).
     """
 
     prior: Any
-    name: str
-    options: dict[str, Any] = field(default_factory=dict)
-    n_mle: int = 10
-    mle_options: dict[str, Any] = field(default_factory=dict)
+    sampler: Any
+    noise: NoiseEstimation | None = None
     max_rows: int | None = None
 
     def __post_init__(self) -> None:
-        from ..inverse import get_sampler
-
-        self.sampler = get_sampler(self.name, **self.options)
         self.device = getattr(self.prior, "device", torch.device("cpu"))
 
     def _denoiser(self, cond: np.ndarray | None):
@@ -168,18 +181,14 @@ class PosteriorSampler:
         return torch.as_tensor(np.asarray(a), dtype=torch.float32, device=self.device)
 
     def estimate_sigma(self, cond, y, obs, generator):
-        from ..inverse import estimate_noise_batch
-
-        if self.n_mle <= 0:
-            raise ValueError("noise-level estimation requested with n_mle = 0")
-        out = estimate_noise_batch(
+        if self.noise is None or self.noise.iterations <= 0:
+            raise ValueError("noise-level estimation requested without iterations (noise_estimation.iterations = 0)")
+        out = self.noise.estimate(
             self._denoiser(cond),
             self._tensor(y),
             obs.to_operator(len(y), self.device),
             groups=torch.as_tensor(obs.groups),
-            n_iter=self.n_mle,
             generator=generator,
-            **self.mle_options,
         )
         return out.detach().cpu().numpy().astype(np.float64)
 
@@ -199,18 +208,6 @@ class PosteriorSampler:
             for i in range(0, int(n_samples), chunk)
         ]
         return np.concatenate(parts, axis=1)
-
-
-def make_sampler(
-    prior: Any,
-    name: str,
-    options: Mapping[str, Any] | None = None,
-    n_mle: int = 10,
-    mle_options: Mapping[str, Any] | None = None,
-    max_rows: int | None = None,
-) -> PosteriorSampler:
-    """A :class:`PosteriorSampler` for ``prior`` and sampler ``name``."""
-    return PosteriorSampler(prior, name, dict(options or {}), int(n_mle), dict(mle_options or {}), max_rows)
 
 
 def sample_with_estimated_noise(

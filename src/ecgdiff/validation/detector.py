@@ -117,7 +117,8 @@ def median_offset(reference: np.ndarray, detected: np.ndarray, window: int) -> f
 
 def detect_peaks(signal: np.ndarray, fs: float, params: BeatParams | None = None) -> np.ndarray:
     """R peaks of a raw record ``signal [leads, n]`` at ``fs``, as sample indices at ``fs``."""
-    _, peaks = find_r_peaks(signal, fs, params or BeatParams())
+    params = params or BeatParams()
+    _, peaks = find_r_peaks(signal, fs, params)
     return np.round(peaks * (fs / params.fs)).astype(np.int64)
 
 
@@ -295,7 +296,7 @@ def write_tables(
     tolerance_ms: float,
 ) -> None:
     """Write the summary and per-record tables (CSV + Markdown) with provenance."""
-    from ..io import write_table
+    from ..tables import write_table
 
     cap = (
         f"R-peak detector (first principal component, Savitzky-Golay 15/3, neurokit2, slope check) against "

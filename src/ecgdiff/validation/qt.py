@@ -17,15 +17,14 @@ import numpy as np
 import pandas as pd
 
 from .. import qt
-from ..tasks import common
 
 
 def compare(db: Any, cohort_metadata: str | os.PathLike[str], split: str = "train", seed: int = 0) -> pd.DataFrame:
     """One row per patient of ``split``: RR (s), measured and simulated QT (ms), QRS duration measured and
     simulated (ms); patients whose QT cannot be measured have NaN and a ``reason``."""
-    geo = common.beat_geometry(db)
+    geo = db.geometry
     meta = pd.read_csv(cohort_metadata).set_index("patient_id")
-    beats, rows = common.one_beat_per_patient(db, split, seed)
+    beats, rows = db.patients(split, seed)
     out = []
     for beat, (_, row) in zip(beats, rows.iterrows()):
         rr_s = float(row["rr_ms"]) / 1000.0

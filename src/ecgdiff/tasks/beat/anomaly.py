@@ -9,7 +9,7 @@ Protocol:
    (for small cohorts, where exact matching keeps too few; the table says which was used). Controls
    come from the ``control_splits`` (default: the test split; the tiny test run adds ``cv``).
 2. Observe the augmented limb leads aVL, aVR, aVF of each beat; estimate their noise levels
-   (algorithm 2, N_MLE = ``inverse.mcgdiff.noise_iters`` iterations), draw ``n_samples`` posterior samples of the whole beat
+   (algorithm 2, N_MLE = ``noise_estimation.iterations``), draw ``n_samples`` posterior samples of the whole beat
    (MCGdiff with ``particles`` particles in the paper: 50 particles, 100 samples).
 3. Score: rescaled Mahalanobis distance (:func:`ecgdiff.metrics.rescaled_mahalanobis`, as in
    denoising) of the real precordial leads V1-V6 from the posterior, averaged over the six leads. A
@@ -28,7 +28,8 @@ Outputs: ``tables/anomaly_detection.{csv,md}``, ``figures/fig9_mahalanobis.{png,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,53 +38,60 @@ import pandas as pd
 from ... import leads as leadlib
 from ... import matching, metrics
 from ... import qt as qtlib
-from .. import common, figures
-from ..posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
+from ...diffusion import conditioning
+from ...plots import save_figure
+from ...tables import write_table_pair
+from .. import figures
+from ..context import ProviderFactory, TaskContext
+from ..posterior import LinearObservation, batches, sample_with_estimated_noise
+from ..shards import Shard, check_shards, concat, select
 
 TASK = "anomaly"
-DEFAULTS: dict[str, Any] = {
-    "n_samples": 100,
-    "n_mi": None,
-    "n_controls": None,
-    "bandwidth_years": 2.0,
-    "observed": ["aVL", "aVR", "aVF"],
-    "scored": ["V1", "V2", "V3", "V4", "V5", "V6"],
-    "st_ms": 60.0,
-    "batch_patients": None,
-    "covariance": "ledoit_wolf",
-    "controls": "matched",
-    "control_splits": ["test"],
-}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """``tasks.anomaly`` (defaults and their sources: ``config/config.yaml``)."""
+
+    n_samples: int  # posterior samples per patient (paper: 100)
+    n_mi: int | None  # MI patients (None: all)
+    n_controls: int | None  # matched controls kept at most (None: all matched)
+    bandwidth_years: float  # age kernel bandwidth of the matching
+    observed: tuple[str, ...]  # the observed leads (paper: the augmented limb leads)
+    scored: tuple[str, ...]  # the leads scored by the Mahalanobis distance (paper: V1-V6)
+    st_ms: float  # ST deviation measured at J + st_ms
+    batch_patients: int | None  # patients per sampler call (None: all of the shard)
+    covariance: str  # posterior covariance estimator of the Mahalanobis distance
+    controls: str  # matched (appendix 6.4) | all
+    control_splits: tuple[str, ...]  # splits the controls come from
+
+    def __post_init__(self) -> None:
+        if self.controls not in ("matched", "all"):
+            raise ValueError(f"tasks.anomaly.controls must be 'matched' or 'all', got {self.controls!r}")
+
+
 GROUPS = ("control", "mi")
 
 
-def settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {**DEFAULTS, **common.task_config(config, TASK)}
-
-
-def cohort(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame]:
+def cohort(db: Any, ctx: TaskContext) -> tuple[np.ndarray, pd.DataFrame]:
     """Cases then matched controls: beats ``[N, L, T]`` and metadata with a ``group`` column."""
-    s = settings(config)
-    seed = int(config["seed"])
-    mi_beats, mi_meta = common.one_beat_per_patient(db, "mi", seed, s["n_mi"])
-    parts = [common.one_beat_per_patient(db, split, seed) for split in s["control_splits"]]
+    s = ctx.settings
+    seed = ctx.run.seed
+    mi_beats, mi_meta = db.patients("mi", seed, s.n_mi)
+    parts = [db.patients(split, seed) for split in s.control_splits]
     test_beats = np.concatenate([b for b, _ in parts])
     test_meta = pd.concat([m for _, m in parts], ignore_index=True)
     test_meta = test_meta.assign(_row=np.arange(len(test_meta)))
-    if s["controls"] == "matched":
-        ctrl_meta = matching.match_controls(
-            mi_meta, test_meta, seed=seed, bandwidth=float(s["bandwidth_years"])
-        ).controls
-    elif s["controls"] == "all":
-        ctrl_meta = test_meta
+    if s.controls == "matched":
+        ctrl_meta = matching.match_controls(mi_meta, test_meta, seed=seed, bandwidth=float(s.bandwidth_years)).controls
     else:
-        raise ValueError(f"anomaly: controls must be 'matched' or 'all', got {s['controls']!r}")
-    if s["n_controls"] is not None and len(ctrl_meta) > s["n_controls"]:
-        ctrl_meta = ctrl_meta.sample(int(s["n_controls"]), random_state=seed).sort_index()
+        ctrl_meta = test_meta
+    if s.n_controls is not None and len(ctrl_meta) > s.n_controls:
+        ctrl_meta = ctrl_meta.sample(int(s.n_controls), random_state=seed).sort_index()
     if len(ctrl_meta) < 2 or len(mi_meta) < 2:
         raise ValueError(
-            f"anomaly: need >= 2 patients per group, got {len(ctrl_meta)} controls ({s['controls']} "
-            f"from {s['control_splits']}) and {len(mi_meta)} MI patients"
+            f"anomaly: need >= 2 patients per group, got {len(ctrl_meta)} controls ({s.controls} "
+            f"from {s.control_splits}) and {len(mi_meta)} MI patients"
         )
     ctrl_beats = test_beats[ctrl_meta["_row"].to_numpy()]
     meta = pd.concat(
@@ -92,32 +100,25 @@ def cohort(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame
     return np.concatenate([mi_beats, ctrl_beats]).astype(np.float32), meta
 
 
-def run_shard(
-    db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int, n_shards: int
-) -> dict[str, np.ndarray]:
-    from ...diffusion import conditioning
-
-    s = settings(config)
-    geo = common.beat_geometry(db)
-    beats, meta = cohort(db, config)
-    idx = common.shard_items(len(meta), shard, n_shards)
-    x = beats[idx].astype(np.float64)
-    meta = meta.iloc[idx].reset_index(drop=True)
+def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int) -> dict[str, np.ndarray]:
+    s = ctx.settings
+    geo = db.geometry
+    x, meta = select(*cohort(db, ctx), shard, ctx.run.shards)
     P, L, T = x.shape
-    gen = common.generator(common.shard_seed(int(config["seed"]), TASK, shard), config)
-    provider = provider_factory(config["tasks"].get("sampler", "mcgdiff"))
-    obs = LinearObservation.from_mask(common.lead_time_mask(geo.leads, s["observed"], T))
-    scored = leadlib.indices(s["scored"], geo.leads)
+    gen = ctx.generator(ctx.shard_seed(shard))
+    provider = providers()
+    obs = LinearObservation.of_leads(geo.leads, s.observed, T)
+    scored = leadlib.indices(s.scored, geo.leads)
     cond = conditioning.encode_meta(meta)
-    n = int(s["n_samples"])
+    n = int(s.n_samples)
     dist = np.full((P, len(scored)), np.nan)
     post_mean = np.zeros((P, L, T), dtype=np.float32)
     post_sd = np.zeros((P, L, T), dtype=np.float32)
     sigma = np.zeros((P, obs.n_groups))
-    for b in batches(P, s["batch_patients"]):
+    for b in batches(P, s.batch_patients):
         samples, sigma[b] = sample_with_estimated_noise(provider, cond[b], obs.apply(x[b]), obs, n, gen)
         for i, p in enumerate(range(P)[b]):
-            dist[p] = metrics.rescaled_mahalanobis(x[p, scored], samples[i][:, scored], s["covariance"])
+            dist[p] = metrics.rescaled_mahalanobis(x[p, scored], samples[i][:, scored], s.covariance)
         post_mean[b] = samples.mean(axis=1)
         post_sd[b] = samples.std(axis=1)
     j_point = np.full(P, np.nan)
@@ -126,7 +127,7 @@ def run_shard(
             j_point[p] = qtlib.qrs_bounds(x[p], geo.r_index, geo.fs)[1]
         except qtlib.QTError:
             pass
-    st_idx = np.round(j_point + float(s["st_ms"]) * geo.fs / 1000.0)
+    st_idx = np.round(j_point + float(s.st_ms) * geo.fs / 1000.0)
     st_dev = np.full((P, len(scored)), np.nan)
     ok = np.isfinite(st_idx) & (st_idx < T)
     for p in np.flatnonzero(ok):
@@ -150,16 +151,16 @@ def run_shard(
 
 
 # --------------------------------------------------------------------------- gather
-def collect(shards: list[common.Shard]) -> pd.DataFrame:
+def collect(shards: list[Shard]) -> pd.DataFrame:
     """One row per patient: group, age, sex, mean distance over the scored leads, per-lead ST deviations."""
-    d = common.concat(shards, "distance")
-    st = common.concat(shards, "st_deviation")
+    d = concat(shards, "distance")
+    st = concat(shards, "st_deviation")
     df = pd.DataFrame(
         {
-            "patient_id": common.concat(shards, "patient_id"),
-            "group": common.concat(shards, "group"),
-            "age": common.concat(shards, "age"),
-            "sex": common.concat(shards, "sex"),
+            "patient_id": concat(shards, "patient_id"),
+            "group": concat(shards, "group"),
+            "age": concat(shards, "age"),
+            "sex": concat(shards, "sex"),
             "distance": d.mean(axis=1),
         }
     )
@@ -201,36 +202,34 @@ def summarise(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, metrics.Roc
     return pd.DataFrame(num), pd.DataFrame(disp), res
 
 
-def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outputs: Mapping[str, str]) -> pd.DataFrame:
-    common.check_shards(shards, TASK, db.data_hash)
-    s = settings(config)
-    prov = common.output_provenance(config, db.data_hash, TASK, shards)
+def gather(db: Any, shards: list[Shard], ctx: TaskContext, outputs: Mapping[str, str]) -> pd.DataFrame:
+    check_shards(shards, TASK, db.data_hash)
+    s = ctx.settings
+    prov = ctx.provenance(db.data_hash, shards)
     df = collect(shards)
     numeric, display, res = summarise(df)
     caption = (
         f"MI detection (paper 3.3.4): rescaled Mahalanobis distance of the real V1-V6 from "
-        f"{s['n_samples']} posterior samples given {', '.join(s['observed'])}, averaged over leads; "
+        f"{s.n_samples} posterior samples given {', '.join(s.observed)}, averaged over leads; "
         f"mean and 95% CLT interval per group; AUC of the distance with its DeLong 95% interval. "
         + (
-            f"Controls: healthy {'/'.join(s['control_splits'])} patients matched to the MI set's age by sex "
-            f"(Gaussian kernel, {s['bandwidth_years']}-year bandwidth)."
-            if s["controls"] == "matched"
-            else f"Controls: every healthy patient of the {'/'.join(s['control_splits'])} split(s) "
+            f"Controls: healthy {'/'.join(s.control_splits)} patients matched to the MI set's age by sex "
+            f"(Gaussian kernel, {s.bandwidth_years}-year bandwidth)."
+            if s.controls == "matched"
+            else f"Controls: every healthy patient of the {'/'.join(s.control_splits)} split(s) "
             "(no age-by-sex matching)."
         )
     )
-    common.write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
+    write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
     plot_distances(df, outputs["figure_distances"], prov)
     plot_roc(res, outputs["figure_roc"], prov)
-    plot_st(db, shards, df, config, outputs["figure_st"], prov)
+    plot_st(db, shards, df, ctx, outputs["figure_st"], prov)
     return numeric
 
 
 def plot_distances(df: pd.DataFrame, stem: str, prov: Mapping[str, Any]) -> None:
     """Figure 9: distribution of the distances, control (red) and MI (blue)."""
     import matplotlib.pyplot as plt
-
-    from ...plots import save_figure
 
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     bins = np.histogram_bin_edges(df["distance"], bins=min(30, max(8, len(df) // 4)))
@@ -244,14 +243,12 @@ def plot_distances(df: pd.DataFrame, stem: str, prov: Mapping[str, Any]) -> None
     ax.legend(fontsize=7)
     ax.set_title("Posterior-to-beat distance: controls vs MI (figure 9)", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    save_figure(fig, common.figure_paths(stem), prov)
+    save_figure(fig, figures.paths(stem), prov)
 
 
 def plot_roc(res: metrics.RocResult, stem: str, prov: Mapping[str, Any]) -> None:
     """Figure 10: ROC curve of the distance (MI = positive)."""
     import matplotlib.pyplot as plt
-
-    from ...plots import save_figure
 
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     ax.plot(res.fpr, res.tpr, color="tab:blue", lw=1.5, label=f"AUC = {res.auc.format(3)}")
@@ -262,7 +259,7 @@ def plot_roc(res: metrics.RocResult, stem: str, prov: Mapping[str, Any]) -> None
     ax.legend(loc="lower right", fontsize=7)
     ax.set_title("ROC: MI vs control by distance (figure 10)", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    save_figure(fig, common.figure_paths(stem), prov)
+    save_figure(fig, figures.paths(stem), prov)
 
 
 def examples(df: pd.DataFrame) -> list[tuple[str, str]]:
@@ -292,19 +289,17 @@ def examples(df: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def plot_st(
-    db: Any, shards: list[common.Shard], df: pd.DataFrame, config: Mapping[str, Any], stem: str, prov: Mapping[str, Any]
+    db: Any, shards: list[Shard], df: pd.DataFrame, ctx: TaskContext, stem: str, prov: Mapping[str, Any]
 ) -> None:
     """Figure 11: posterior (blue, mean +- 2 sd) and real (red) precordial leads, ST deviation marked."""
-    from ...plots import save_figure
-
-    s = settings(config)
-    geo = common.beat_geometry(db)
-    scored = leadlib.indices(s["scored"], geo.leads)
-    pid = common.concat(shards, "patient_id")
-    true = common.concat(shards, "true")
-    mean = common.concat(shards, "posterior_mean")
-    sd = common.concat(shards, "posterior_sd")
-    st_index = common.concat(shards, "st_index")
+    s = ctx.settings
+    geo = db.geometry
+    scored = leadlib.indices(s.scored, geo.leads)
+    pid = concat(shards, "patient_id")
+    true = concat(shards, "true")
+    mean = concat(shards, "posterior_mean")
+    sd = concat(shards, "posterior_sd")
+    st_index = concat(shards, "st_index")
     chosen = examples(df)
     t = figures.time_ms(geo.length, geo.r_index, geo.fs)
     fig, axes = figures.lead_grid(len(scored), len(chosen), height=0.9, width=2.8)
@@ -337,6 +332,6 @@ def plot_st(
     figures.label_leads(axes, [geo.leads[j] for j in scored])
     axes[0, 0].legend(fontsize=5, loc="lower right")
     figures.finish(
-        fig, f"ST deviation at J+{s['st_ms']:.0f} ms: patient minus posterior (arrow up = elevation; figure 11)"
+        fig, f"ST deviation at J+{s.st_ms:.0f} ms: patient minus posterior (arrow up = elevation; figure 11)"
     )
-    save_figure(fig, common.figure_paths(stem), prov)
+    save_figure(fig, figures.paths(stem), prov)

@@ -4,7 +4,7 @@ Protocol: for each test patient (one random beat each), draw a per-lead noise le
 ``sigma_l ~ Exponential(mean = tasks.denoising.noise_mean)`` (0.2 in the paper) and observe every
 coordinate of the beat with white noise of that level on that lead: ``y = x + sigma_l * eps``. The
 noise levels are unknown to the sampler: they are estimated by the noise-level estimation (paper
-algorithm 2, N_MLE = ``inverse.mcgdiff.noise_iters`` iterations), then posterior samples are drawn (``tasks.sampler``, MCGdiff
+algorithm 2, N_MLE = ``noise_estimation.iterations``), then posterior samples are drawn (``tasks.sampler``, MCGdiff
 in the paper).
 
 Metrics, per patient, then mean and 95 % CLT interval over patients:
@@ -26,34 +26,40 @@ observation, posterior samples, true beat).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ... import metrics
-from .. import common, figures
-from ..posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
+from ...diffusion import conditioning
+from ...plots import save_figure
+from ...tables import write_table_pair
+from .. import figures
+from ..context import ProviderFactory, TaskContext
+from ..posterior import LinearObservation, batches, sample_with_estimated_noise
+from ..shards import Shard, check_shards, concat, select
 
 TASK = "denoising"
-DEFAULTS: dict[str, Any] = {
-    "n_patients": None,
-    "n_samples": 100,
-    "noise_mean": 0.2,
-    "n_examples": 2,
-    "batch_patients": None,
-    "covariance": "ledoit_wolf",
-}
 
 
-def settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {**DEFAULTS, **common.task_config(config, TASK)}
+@dataclass(frozen=True)
+class Settings:
+    """``tasks.denoising`` (defaults and their sources: ``config/config.yaml``)."""
+
+    n_patients: int | None  # test patients (None: all)
+    n_samples: int  # posterior samples per patient (paper: 100)
+    noise_mean: float  # mean of the per-lead noise std's exponential law (paper: 0.2)
+    n_examples: int  # patients drawn in figure 5
+    batch_patients: int | None  # patients per sampler call (None: all of the shard)
+    covariance: str  # posterior covariance estimator of the Mahalanobis distance
 
 
-def patients(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame]:
+def patients(db: Any, ctx: TaskContext) -> tuple[np.ndarray, pd.DataFrame]:
     """The task's patients: one seeded beat per test patient (at most ``n_patients``)."""
-    return common.one_beat_per_patient(db, "test", int(config["seed"]), settings(config)["n_patients"])
+    return db.patients("test", ctx.run.seed, ctx.settings.n_patients)
 
 
 def simulate_observation(x: np.ndarray, noise_mean: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -62,41 +68,36 @@ def simulate_observation(x: np.ndarray, noise_mean: float, rng: np.random.Genera
     return x + sigma[:, :, None] * rng.standard_normal(x.shape), sigma
 
 
-def run_shard(
-    db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int, n_shards: int
-) -> dict[str, np.ndarray]:
+def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int) -> dict[str, np.ndarray]:
     """Noise, estimate, sample and score the shard's patients; returns the shard's arrays."""
-    s = settings(config)
-    beats, meta = patients(db, config)
-    idx = common.shard_items(len(meta), shard, n_shards)
-    x = beats[idx].astype(np.float64)
-    meta = meta.iloc[idx].reset_index(drop=True)
-    seed = common.shard_seed(int(config["seed"]), TASK, shard)
+    s = ctx.settings
+    x, meta = select(*patients(db, ctx), shard, ctx.run.shards)
+    seed = ctx.shard_seed(shard)
     P, L, T = x.shape
-    y_full, sigma_true = simulate_observation(x, float(s["noise_mean"]), np.random.default_rng(seed))
+    y_full, sigma_true = simulate_observation(x, float(s.noise_mean), np.random.default_rng(seed))
     obs = LinearObservation.from_mask(np.ones((L, T), dtype=bool))
-    provider = provider_factory(config["tasks"].get("sampler", "mcgdiff"))
-    gen = common.generator(seed, config)
-    cond = _cond(db, meta)
-    n = int(s["n_samples"])
+    provider = providers()
+    gen = ctx.generator(seed)
+    cond = conditioning.encode_meta(meta)
+    n = int(s.n_samples)
     samples = np.zeros((P, n, L, T), dtype=np.float32)
     sigma_hat = np.zeros((P, L))
-    for b in batches(P, s["batch_patients"]):
+    for b in batches(P, s.batch_patients):
         samples[b], sigma_hat[b] = sample_with_estimated_noise(
             provider, None if cond is None else cond[b], obs.apply(y_full[b]), obs, n, gen
         )
     maha = (
-        np.stack([metrics.rescaled_mahalanobis(x[p], samples[p], s["covariance"]) for p in range(P)])
+        np.stack([metrics.rescaled_mahalanobis(x[p], samples[p], s.covariance) for p in range(P)])
         if P
         else np.zeros((0, L))
     )
     maha_sq = (
-        np.stack([metrics.rescaled_mahalanobis(x[p], samples[p], s["covariance"], squared=True) for p in range(P)])
+        np.stack([metrics.rescaled_mahalanobis(x[p], samples[p], s.covariance, squared=True) for p in range(P)])
         if P
         else np.zeros((0, L))
     )
     post_mean = samples.mean(axis=1) if P else np.zeros_like(x)
-    k = min(int(s["n_examples"]), P)
+    k = min(int(s.n_examples), P)
     return {
         "patient_id": meta["patient_id"].astype(str).to_numpy(),
         "beat_id": meta["beat_id"].to_numpy(),
@@ -115,30 +116,18 @@ def run_shard(
     }
 
 
-def _n_mle(config: Mapping[str, Any]) -> int:
-    from .. import noise_estimation_options
-
-    return noise_estimation_options(config, TASK)[0]
-
-
-def _cond(db: Any, meta: pd.DataFrame) -> np.ndarray:
-    from ...diffusion import conditioning
-
-    return conditioning.encode_meta(meta)
-
-
-def summarise(shards: list[common.Shard]) -> pd.DataFrame:
+def summarise(shards: list[Shard]) -> pd.DataFrame:
     """The table: one row per metric, mean and 95 % CLT interval over patients."""
-    maha = common.concat(shards, "maha").mean(axis=1)
-    maha_sq = common.concat(shards, "maha_sq").mean(axis=1)
-    err = np.abs(common.concat(shards, "sigma_hat") - common.concat(shards, "sigma_true"))
+    maha = concat(shards, "maha").mean(axis=1)
+    maha_sq = concat(shards, "maha_sq").mean(axis=1)
+    err = np.abs(concat(shards, "sigma_hat") - concat(shards, "sigma_true"))
     rows = [
         ("rescaled Mahalanobis d / chi2_0.99(T) (paper)", maha),
         ("rescaled Mahalanobis d^2 / chi2_0.99(T)", maha_sq),
         ("noise level: mean absolute error over leads", err.mean(axis=1)),
         ("noise level: summed absolute error over leads", err.sum(axis=1)),
-        ("RMSE posterior mean vs true beat", common.concat(shards, "rmse_posterior_mean")),
-        ("RMSE noisy observation vs true beat", common.concat(shards, "rmse_observation")),
+        ("RMSE posterior mean vs true beat", concat(shards, "rmse_posterior_mean")),
+        ("RMSE noisy observation vs true beat", concat(shards, "rmse_observation")),
     ]
     out = []
     for name, values in rows:
@@ -147,10 +136,10 @@ def summarise(shards: list[common.Shard]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outputs: Mapping[str, str]) -> pd.DataFrame:
+def gather(db: Any, shards: list[Shard], ctx: TaskContext, outputs: Mapping[str, str]) -> pd.DataFrame:
     """Write ``outputs['table_csv'], ['table_md']`` and ``outputs['figure']`` (stem); return the table."""
-    common.check_shards(shards, TASK, db.data_hash)
-    prov = common.output_provenance(config, db.data_hash, TASK, shards)
+    check_shards(shards, TASK, db.data_hash)
+    prov = ctx.provenance(db.data_hash, shards)
     table = summarise(shards)
     display = pd.DataFrame(
         {
@@ -161,22 +150,22 @@ def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outpu
             "patients": table["n_patients"],
         }
     )
-    s = settings(config)
+    s = ctx.settings
     caption = (
-        f"Denoising (paper 3.3.1): per-lead noise sigma_l ~ Exponential(mean {s['noise_mean']}), "
-        f"noise levels estimated ({_n_mle(config)} iterations), "
-        f"{s['n_samples']} posterior samples ({config['tasks'].get('sampler', 'mcgdiff')}); "
+        f"Denoising (paper 3.3.1): per-lead noise sigma_l ~ Exponential(mean {s.noise_mean}), "
+        f"noise levels estimated ({ctx.noise.iterations} iterations), "
+        f"{s.n_samples} posterior samples ({ctx.sampler}); "
         "mean and 95% CLT interval over test patients. Covariance: "
-        f"{s['covariance']}."
+        f"{s.covariance}."
     )
-    common.write_table_pair(table, display, outputs["table_csv"], outputs["table_md"], caption, prov)
-    plot(db, shards, config, outputs["figure"], prov)
+    write_table_pair(table, display, outputs["table_csv"], outputs["table_md"], caption, prov)
+    plot(db, shards, s, outputs["figure"], prov)
     return table
 
 
-def plot(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: str, prov: Mapping[str, Any]) -> None:
+def plot(db: Any, shards: list[Shard], s: Settings, stem: str, prov: Mapping[str, Any]) -> None:
     """Figure 5: noisy observation, posterior samples and true beat of up to two patients."""
-    geo = common.beat_geometry(db)
+    geo = db.geometry
     ex = [
         (
             sh.arrays["ex_true"][i],
@@ -189,7 +178,7 @@ def plot(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: s
         for sh in shards
         for i in range(len(sh.arrays.get("ex_true", [])))
     ]
-    ex = ex[: max(1, int(settings(config)["n_examples"]))]
+    ex = ex[: max(1, int(s.n_examples))]
     if not ex:
         raise ValueError("denoising: no example patient in any shard")
     t = figures.time_ms(geo.length, geo.r_index, geo.fs)
@@ -214,6 +203,4 @@ def plot(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: s
     figures.label_leads(axes, geo.leads)
     axes[0, 0].legend(fontsize=6, loc="lower left")
     figures.finish(fig, "Denoising: posterior samples given a noisy beat (figure 5)")
-    from ...plots import save_figure
-
-    save_figure(fig, common.figure_paths(stem), prov)
+    save_figure(fig, figures.paths(stem), prov)

@@ -4,7 +4,7 @@ Protocol, per test patient (one random beat each):
 
 - ``single`` (the paper's table 1): withhold one precordial lead ``V`` (each of ``leads`` in turn) and
   observe the eight others, noise free. The noise levels of the observed leads are estimated
-  (algorithm 2, N_MLE = ``inverse.mcgdiff.noise_iters`` iterations; 10 in the paper) with the paper's sampler, then every
+  (algorithm 2, N_MLE = ``noise_estimation.iterations``; 10 in the paper) with the paper's sampler, then every
   sampler of ``samplers`` draws ``n_samples`` posterior samples given those levels. The reconstruction
   is the posterior mean.
 - ``limb``: observe only aVL, aVR, aVF (two independent limb leads) and reconstruct V1-V6.
@@ -37,7 +37,7 @@ Outputs: ``tables/table1_missing_leads.{csv,md}``, ``figures/fig6_missing_leads.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,37 +47,43 @@ import pandas as pd
 from ... import leads as leadlib
 from ... import metrics
 from ...baselines import dower
-from .. import common, figures
-from ..posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
+from ...diffusion import conditioning
+from ...plots import save_figure
+from ...tables import write_table_pair
+from .. import figures
+from ..context import ProviderFactory, TaskContext
+from ..posterior import LinearObservation, batches, sample_with_estimated_noise
+from ..shards import Shard, check_shards, concat, select
 
 TASK = "missing_leads"
-DEFAULTS: dict[str, Any] = {
-    "n_patients": None,
-    "n_samples": 100,
-    "leads": ["V1", "V2", "V3", "V4", "V5", "V6"],
-    "settings": ["single", "limb", "lead_I"],
-    "samplers": [],
-    "lead_i_scales": "patient",
-    "example_lead": "V3",
-    "n_examples": 2,
-    "batch_patients": None,
-}
 SETTING_TITLES = {"single": "all other leads", "limb": "aVL, aVR, aVF", "lead_I": "lead I"}
 LIMB_OBSERVED = ("aVL", "aVR", "aVF")
 
 
-def settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {**DEFAULTS, **common.task_config(config, TASK)}
+@dataclass(frozen=True)
+class Settings:
+    """``tasks.missing_leads`` (defaults and their sources: ``config/config.yaml``)."""
+
+    n_patients: int | None  # test patients (None: all)
+    n_samples: int  # posterior samples per patient and problem (paper: 100)
+    leads: tuple[str, ...]  # withheld one at a time in the "single" setting
+    settings: tuple[str, ...]  # single | limb | lead_I
+    samplers: tuple[str, ...]  # samplers besides the paper's (table columns)
+    lead_i_scales: str  # patient (oracle scale factors) | train_median
+    example_lead: str  # lead drawn in figure 6
+    n_examples: int  # patients drawn in figure 6
+    batch_patients: int | None  # patients per sampler call (None: all of the shard)
+
+    def __post_init__(self) -> None:
+        if self.lead_i_scales not in ("patient", "train_median"):
+            raise ValueError(
+                f"tasks.missing_leads.lead_i_scales must be patient or train_median, got {self.lead_i_scales!r}"
+            )
 
 
-def methods(config: Mapping[str, Any]) -> list[str]:
+def methods(ctx: TaskContext) -> list[str]:
     """Samplers of the table, the paper's first, then the extra ones (each once)."""
-    main = config["tasks"].get("sampler", "mcgdiff")
-    out = [main]
-    for name in settings(config)["samplers"]:
-        if name not in out:
-            out.append(name)
-    return out
+    return list(dict.fromkeys([ctx.sampler, *ctx.settings.samplers]))
 
 
 @dataclass(frozen=True)
@@ -90,13 +96,13 @@ class Problem:
     targets: tuple[str, ...]
 
 
-def problems(beat_leads: Sequence[str], s: Mapping[str, Any]) -> list[Problem]:
+def problems(beat_leads: Sequence[str], s: Settings) -> list[Problem]:
     """The reconstruction problems of the configured settings."""
     beat_leads = tuple(beat_leads)
     out = []
-    for setting in s["settings"]:
+    for setting in s.settings:
         if setting == "single":
-            for lead in leadlib.canonical_all(s["leads"]):
+            for lead in leadlib.canonical_all(s.leads):
                 if lead not in beat_leads:
                     raise ValueError(f"missing_leads: lead {lead} is not in the beat lead set {beat_leads}")
                 out.append(Problem(f"single:{lead}", "single", tuple(n for n in beat_leads if n != lead), (lead,)))
@@ -112,8 +118,8 @@ def problems(beat_leads: Sequence[str], s: Mapping[str, Any]) -> list[Problem]:
     return out
 
 
-def patients(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame]:
-    return common.one_beat_per_patient(db, "test", int(config["seed"]), settings(config)["n_patients"])
+def patients(db: Any, ctx: TaskContext) -> tuple[np.ndarray, pd.DataFrame]:
+    return db.patients("test", ctx.run.seed, ctx.settings.n_patients)
 
 
 # --------------------------------------------------------------------------- lead I
@@ -147,12 +153,12 @@ def lead_i_scale(i_mv: np.ndarray, qrs: slice) -> np.ndarray:
     return np.abs(np.asarray(i_mv)[:, qrs]).max(axis=1)
 
 
-def train_median_ratios(db: Any, config: Mapping[str, Any], beat_leads: Sequence[str]) -> np.ndarray:
+def train_median_ratios(db: Any, seed: int) -> np.ndarray:
     """Median over training patients (one beat each) of ``s_l / s_I``: ``[L]`` (``s_I``: :func:`lead_i_scale`)."""
-    beats, meta = common.one_beat_per_patient(db, "train", int(config["seed"]))
-    sc = common.scales(meta, beat_leads)
-    i_mv = lead_i_millivolts(beats.astype(np.float64), sc, beat_leads)
-    i_max = lead_i_scale(i_mv, common.beat_geometry(db).qrs_slice())
+    beats, meta = db.patients("train", seed)
+    sc = db.scales(meta)
+    i_mv = lead_i_millivolts(beats.astype(np.float64), sc, db.leads)
+    i_max = lead_i_scale(i_mv, db.geometry.qrs_slice())
     ok = i_max > 0
     if not ok.any():
         raise ValueError("missing_leads: lead I is flat in every training beat")
@@ -160,32 +166,24 @@ def train_median_ratios(db: Any, config: Mapping[str, Any], beat_leads: Sequence
 
 
 # --------------------------------------------------------------------------- shard
-def run_shard(
-    db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int, n_shards: int
-) -> dict[str, np.ndarray]:
-    s = settings(config)
-    geo = common.beat_geometry(db)
-    beats, meta = patients(db, config)
-    idx = common.shard_items(len(meta), shard, n_shards)
-    x = beats[idx].astype(np.float64)
-    meta = meta.iloc[idx].reset_index(drop=True)
+def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int) -> dict[str, np.ndarray]:
+    s = ctx.settings
+    geo = db.geometry
+    x, meta = select(*patients(db, ctx), shard, ctx.run.shards)
     P, L, T = x.shape
-    sc = common.scales(meta, geo.leads)
-    seed = common.shard_seed(int(config["seed"]), TASK, shard)
-    gen = common.generator(seed, config)
-    from ...diffusion import conditioning
-
+    sc = db.scales(meta)
+    gen = ctx.generator(ctx.shard_seed(shard))
     cond = conditioning.encode_meta(meta)
-    names = methods(config)
-    providers = {m: provider_factory(m) for m in names}
-    n = int(s["n_samples"])
+    names = methods(ctx)
+    prov = {m: providers(m) for m in names}
+    n = int(s.n_samples)
     out: dict[str, np.ndarray] = {
         "patient_id": meta["patient_id"].astype(str).to_numpy(),
         "beat_id": meta["beat_id"].to_numpy(),
     }
-    median_ratio = train_median_ratios(db, config, geo.leads) if s["lead_i_scales"] == "train_median" else None
-    k = min(int(s["n_examples"]), P)
-    example = f"single:{leadlib.canonical(s['example_lead'])}"
+    median_ratio = train_median_ratios(db, ctx.run.seed) if s.lead_i_scales == "train_median" else None
+    k = min(int(s.n_examples), P)
+    example = f"single:{leadlib.canonical(s.example_lead)}"
     for prob in problems(geo.leads, s):
         tgt = leadlib.indices(prob.targets, geo.leads)
         if prob.setting == "lead_I":
@@ -195,30 +193,26 @@ def run_shard(
                 raise ValueError(
                     f"missing_leads: lead I is flat for patients {meta['patient_id'][i_max <= 0].tolist()}"
                 )
-            if s["lead_i_scales"] == "patient":
+            if s.lead_i_scales == "patient":
                 obs = lead_i_observation(lead_i_weights(sc, i_max, geo.leads), T)
-            elif s["lead_i_scales"] == "train_median":
-                obs = lead_i_observation(lead_i_coefficients(geo.leads) * median_ratio, T)
             else:
-                raise ValueError(
-                    f"missing_leads: lead_i_scales must be patient or train_median, got {s['lead_i_scales']!r}"
-                )
+                obs = lead_i_observation(lead_i_coefficients(geo.leads) * median_ratio, T)
             y = i_mv / i_max[:, None]
             rec_dower = dower.reconstruct(i_mv[:, None, :], ["I"], prob.targets) / sc[:, tgt, None]
         else:
-            obs = LinearObservation.from_mask(common.lead_time_mask(geo.leads, prob.observed, T))
+            obs = LinearObservation.of_leads(geo.leads, prob.observed, T)
             y = obs.apply(x)
             rec_dower = dower.reconstruct_normalised(x, sc, geo.leads, prob.observed, prob.targets)
         out[f"r2__{prob.key}__dower"] = _r2(x[:, tgt], rec_dower)
         sigma = np.zeros((P, obs.n_groups))
-        for b in batches(P, s["batch_patients"]):
-            sigma[b] = providers[names[0]].estimate_sigma(cond[b], y[b], obs.subset(b), gen)
+        for b in batches(P, s.batch_patients):
+            sigma[b] = prov[names[0]].estimate_sigma(cond[b], y[b], obs.subset(b), gen)
         out[f"sigma__{prob.key}"] = sigma
         for m in names:
             samples = np.zeros((P, n, L, T), dtype=np.float32)
-            for b in batches(P, s["batch_patients"]):
+            for b in batches(P, s.batch_patients):
                 samples[b], _ = sample_with_estimated_noise(
-                    providers[m], cond[b], y[b], obs.subset(b), n, gen, sigma_groups=sigma[b]
+                    prov[m], cond[b], y[b], obs.subset(b), n, gen, sigma_groups=sigma[b]
                 )
             out[f"r2__{prob.key}__{m}"] = _r2(x[:, tgt], samples.mean(axis=1)[:, tgt])
             if prob.key == example and m == names[0]:
@@ -237,14 +231,14 @@ def _r2(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- gather
-def summarise(db: Any, shards: list[common.Shard], config: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def summarise(db: Any, shards: list[Shard], ctx: TaskContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 1: numeric (CSV) and display (Markdown) frames, one row per (problem, reconstructed lead)."""
-    s = settings(config)
-    geo = common.beat_geometry(db)
-    cols = methods(config) + ["dower"]
+    s = ctx.settings
+    geo = db.geometry
+    cols = methods(ctx) + ["dower"]
     num_rows, disp_rows = [], []
     for prob in problems(geo.leads, s):
-        per_method = {m: common.concat(shards, f"r2__{prob.key}__{m}") for m in cols}
+        per_method = {m: concat(shards, f"r2__{prob.key}__{m}") for m in cols}
         for j, lead in enumerate(prob.targets):
             num = {"setting": prob.setting, "observed": " ".join(prob.observed), "lead": lead}
             disp = {"observed": SETTING_TITLES[prob.setting], "lead": lead}
@@ -271,30 +265,28 @@ def _title(method: str) -> str:
     }.get(method, method)
 
 
-def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outputs: Mapping[str, str]) -> pd.DataFrame:
-    from .. import noise_estimation_options
-
-    common.check_shards(shards, TASK, db.data_hash)
-    s = settings(config)
-    prov = common.output_provenance(config, db.data_hash, TASK, shards)
-    numeric, display = summarise(db, shards, config)
+def gather(db: Any, shards: list[Shard], ctx: TaskContext, outputs: Mapping[str, str]) -> pd.DataFrame:
+    check_shards(shards, TASK, db.data_hash)
+    s = ctx.settings
+    prov = ctx.provenance(db.data_hash, shards)
+    numeric, display = summarise(db, shards, ctx)
     caption = (
-        f"Table 1: R^2 of missing-lead reconstructions (posterior mean of {s['n_samples']} samples; "
-        f"noise levels estimated with {noise_estimation_options(config, TASK)[0]} iterations) and of Dower's method; "
+        f"Table 1: R^2 of missing-lead reconstructions (posterior mean of {s.n_samples} samples; "
+        f"noise levels estimated with {ctx.noise.iterations} iterations) and of Dower's method; "
         "mean and 95% CLT interval over test patients. Rows 'all other leads': the paper's table 1. "
-        f"Lead I: observed through the patient's lead-scale factors ({s['lead_i_scales']})."
+        f"Lead I: observed through the patient's lead-scale factors ({s.lead_i_scales})."
     )
-    common.write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
-    if "single" in s["settings"]:
-        plot(db, shards, config, outputs["figure"], prov)
+    write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
+    if "single" in s.settings:
+        plot(db, shards, ctx, outputs["figure"], prov)
     return numeric
 
 
-def plot(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: str, prov: Mapping[str, Any]) -> None:
+def plot(db: Any, shards: list[Shard], ctx: TaskContext, stem: str, prov: Mapping[str, Any]) -> None:
     """Figure 6: one lead reconstructed by the sampler (left) and by Dower (right), for a few patients."""
-    geo = common.beat_geometry(db)
-    s = settings(config)
-    lead = leadlib.canonical(s["example_lead"])
+    geo = db.geometry
+    s = ctx.settings
+    lead = leadlib.canonical(s.example_lead)
     j = geo.leads.index(lead)
     ex = [
         (sh.arrays["ex_true"][i][j], sh.arrays["ex_samples"][i], sh.arrays["ex_dower"][i], sh.arrays["ex_patient"][i])
@@ -302,14 +294,14 @@ def plot(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: s
         if "ex_true" in sh.arrays
         for i in range(len(sh.arrays["ex_true"]))
     ]
-    ex = ex[: max(1, int(s["n_examples"]))]
+    ex = ex[: max(1, int(s.n_examples))]
     if not ex:
         raise ValueError("missing_leads: no example patient in any shard")
     t = figures.time_ms(geo.length, geo.r_index, geo.fs)
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(len(ex), 2, figsize=(7, 1.8 * len(ex) + 0.8), sharex=True, squeeze=False)
-    main = _title(methods(config)[0])
+    main = _title(methods(ctx)[0])
     for r, (true, smp, rec, pid) in enumerate(ex):
         figures.draw_samples(axes[r, 0], t, smp)
         axes[r, 0].plot(t, smp.mean(axis=0), color="navy", lw=1.0, label="posterior mean")
@@ -324,6 +316,4 @@ def plot(db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: s
     axes[0, 0].legend(fontsize=6)
     axes[0, 1].legend(fontsize=6)
     figures.finish(fig, f"Reconstruction of a withheld lead {lead} from the other leads (figure 6)")
-    from ...plots import save_figure
-
-    save_figure(fig, common.figure_paths(stem), prov)
+    save_figure(fig, figures.paths(stem), prov)

@@ -19,69 +19,69 @@ Outputs: ``tables/particles_emd.{csv,md}`` and ``figures/fig13_particles.{png,pd
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ... import metrics
-from .. import common
-from ..posterior import LinearObservation, SamplesProvider
+from ...diffusion import conditioning
+from ...plots import save_figure
+from ...tables import write_table_pair
+from .. import figures
+from ..context import ProviderFactory, TaskContext
+from ..posterior import LinearObservation
+from ..shards import Shard, check_shards, shard_items, shard_seed
 
 TASK = "particles"
-DEFAULTS: dict[str, Any] = {
-    "n_patients": 1,
-    "n_samples": 1000,
-    "particles": [2, 5, 10, 20, 50, 100],
-    "reference_particles": 10000,
-    "sigma_y": 0.05,
-    "observed": ["aVL", "aVR", "aVF"],
-    "sampler_option": "particles",
-    "reference_replicates": 2,
-}
 
 
-def settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {**DEFAULTS, **common.task_config(config, TASK)}
+@dataclass(frozen=True)
+class Settings:
+    """``tasks.particles`` (defaults and their sources: ``config/config.yaml``)."""
+
+    n_patients: int | None  # test patients (None: all)
+    n_samples: int  # samples per particle count (paper: 1000)
+    particles: tuple[int, ...]  # the particle counts N studied
+    reference_particles: int  # particles of the reference sets (paper: 10^4)
+    sigma_y: float  # the known noise std of the observed leads
+    observed: tuple[str, ...]  # the observed leads (the anomaly task's)
+    reference_replicates: int  # independent reference sets (the second gives the EMD floor)
 
 
-def patients(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame]:
-    return common.one_beat_per_patient(db, "test", int(config["seed"]), settings(config)["n_patients"])
+def patients(db: Any, ctx: TaskContext) -> tuple[np.ndarray, pd.DataFrame]:
+    return db.patients("test", ctx.run.seed, ctx.settings.n_patients)
 
 
-def units(n_patients: int, s: Mapping[str, Any]) -> list[tuple[int, int, int]]:
+def units(n_patients: int, s: Settings) -> list[tuple[int, int, int]]:
     """Work units ``(patient, particles, replicate)``: the references first, then the grid."""
-    ref = int(s["reference_particles"])
+    ref = int(s.reference_particles)
     out = []
     for p in range(n_patients):
-        out += [(p, ref, r) for r in range(int(s["reference_replicates"]))]
-        out += [(p, int(n), 0) for n in s["particles"] if int(n) != ref]
+        out += [(p, ref, r) for r in range(int(s.reference_replicates))]
+        out += [(p, int(n), 0) for n in s.particles if int(n) != ref]
     return out
 
 
-def run_shard(
-    db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int, n_shards: int
-) -> dict[str, np.ndarray]:
-    from ...diffusion import conditioning
-
-    s = settings(config)
-    geo = common.beat_geometry(db)
-    beats, meta = patients(db, config)
+def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int) -> dict[str, np.ndarray]:
+    s = ctx.settings
+    geo = db.geometry
+    beats, meta = patients(db, ctx)
     work = units(len(meta), s)
-    mine = [work[i] for i in common.shard_items(len(work), shard, n_shards)]
+    mine = [work[i] for i in shard_items(len(work), shard, ctx.run.shards)]
     T = geo.length
-    obs = LinearObservation.from_mask(common.lead_time_mask(geo.leads, s["observed"], T))
+    obs = LinearObservation.of_leads(geo.leads, s.observed, T)
     cond = conditioning.encode_meta(meta)
-    n = int(s["n_samples"])
+    n = int(s.n_samples)
     samples = np.zeros((len(mine), n, len(geo.leads), T), dtype=np.float32)
     seconds = np.zeros(len(mine))
-    sampler = config["tasks"].get("sampler", "mcgdiff")
     for u, (p, n_part, rep) in enumerate(mine):
-        provider = provider_factory(sampler, **{s["sampler_option"]: n_part})
-        gen = common.generator(common.shard_seed(int(config["seed"]), f"{TASK}/{p}/{n_part}", rep), config)
+        provider = providers("mcgdiff", particles=n_part)
+        gen = ctx.generator(shard_seed(ctx.run.seed, f"{TASK}/{p}/{n_part}", rep))
         y = obs.apply(beats[p : p + 1].astype(np.float64))
-        sigma = np.full((1, obs.m), float(s["sigma_y"]))
+        sigma = np.full((1, obs.m), float(s.sigma_y))
         t0 = time.perf_counter()
         samples[u] = provider.sample(cond[p : p + 1], y, obs, sigma, n, gen)[0]
         seconds[u] = time.perf_counter() - t0
@@ -93,10 +93,10 @@ def run_shard(
     }
 
 
-def summarise(shards: list[common.Shard], config: Mapping[str, Any]) -> pd.DataFrame:
+def summarise(shards: list[Shard], ctx: TaskContext) -> pd.DataFrame:
     """EMD of each (patient, N) sample set to the patient's first reference set."""
-    s = settings(config)
-    ref_n = int(s["reference_particles"])
+    s = ctx.settings
+    ref_n = int(s.reference_particles)
     sets: dict[tuple[int, int, int], np.ndarray] = {}
     secs: dict[tuple[int, int, int], float] = {}
     for sh in shards:
@@ -127,29 +127,27 @@ def summarise(shards: list[common.Shard], config: Mapping[str, Any]) -> pd.DataF
     return pd.DataFrame(rows).sort_values(["patient_id", "reference_floor", "particles"]).reset_index(drop=True)
 
 
-def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outputs: Mapping[str, str]) -> pd.DataFrame:
-    common.check_shards(shards, TASK, db.data_hash)
-    s = settings(config)
-    prov = common.output_provenance(config, db.data_hash, TASK, shards)
-    table = summarise(shards, config)
+def gather(db: Any, shards: list[Shard], ctx: TaskContext, outputs: Mapping[str, str]) -> pd.DataFrame:
+    check_shards(shards, TASK, db.data_hash)
+    s = ctx.settings
+    prov = ctx.provenance(db.data_hash, shards)
+    table = summarise(shards, ctx)
     display = table.assign(
         emd=table["emd"].map(lambda v: f"{v:.3f}"), seconds=table["seconds"].map(lambda v: f"{v:.1f}")
     )
     caption = (
-        f"EMD between {s['n_samples']} MCGdiff samples with N particles and {s['n_samples']} reference samples "
-        f"with {s['reference_particles']} particles (observed: {', '.join(s['observed'])}, sigma_y = "
-        f"{s['sigma_y']}); reference_floor: a second independent reference set. seconds: sampling time."
+        f"EMD between {s.n_samples} MCGdiff samples with N particles and {s.n_samples} reference samples "
+        f"with {s.reference_particles} particles (observed: {', '.join(s.observed)}, sigma_y = "
+        f"{s.sigma_y}); reference_floor: a second independent reference set. seconds: sampling time."
     )
-    common.write_table_pair(table, display, outputs["table_csv"], outputs["table_md"], caption, prov)
+    write_table_pair(table, display, outputs["table_csv"], outputs["table_md"], caption, prov)
     plot(table, s, outputs["figure"], prov)
     return table
 
 
-def plot(table: pd.DataFrame, s: Mapping[str, Any], stem: str, prov: Mapping[str, Any]) -> None:
+def plot(table: pd.DataFrame, s: Settings, stem: str, prov: Mapping[str, Any]) -> None:
     """Figure 13: EMD to the reference against the number of particles (log x)."""
     import matplotlib.pyplot as plt
-
-    from ...plots import save_figure
 
     fig, ax = plt.subplots(figsize=(5, 3.6))
     for c, (pid, sub) in enumerate(table.groupby("patient_id", sort=False)):
@@ -162,7 +160,7 @@ def plot(table: pd.DataFrame, s: Mapping[str, Any], stem: str, prov: Mapping[str
                 color=f"C{c}",
                 ls=":",
                 lw=0.8,
-                label=f"two reference sets ({s['reference_particles']} particles)",
+                label=f"two reference sets ({s.reference_particles} particles)",
             )
     ax.set_xscale("log")
     ax.set_xlabel("particles N")
@@ -170,4 +168,4 @@ def plot(table: pd.DataFrame, s: Mapping[str, Any], stem: str, prov: Mapping[str
     ax.legend(fontsize=6)
     ax.set_title("MCGdiff: distance to the reference posterior vs particles (figure 13)", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    save_figure(fig, common.figure_paths(stem), prov)
+    save_figure(fig, figures.paths(stem), prov)

@@ -4,7 +4,7 @@ Protocol, per test patient (one random beat each):
 
 1. QRS onset ``Q`` and offset ``J`` of the real beat (:func:`ecgdiff.qt.qrs_bounds`, all leads).
 2. Observe every lead from the start of the window up to and including ``J`` (P wave, PR segment and
-   QRS; noise free); estimate the noise levels (algorithm 2, N_MLE = ``inverse.mcgdiff.noise_iters`` iterations) under the
+   QRS; noise free); estimate the noise levels (algorithm 2, N_MLE = ``noise_estimation.iterations``) under the
    patient's own conditioning.
 3. For each RR of ``rr_ms`` (the grid), condition the prior on the patient's age and sex and that RR,
    and draw ``n_samples`` posterior samples given the same observation and noise levels (all patients
@@ -27,7 +27,8 @@ few patients),
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,47 +36,45 @@ import pandas as pd
 
 from ... import metrics
 from ... import qt as qtlib
-from .. import common, figures
-from ..posterior import LinearObservation, SamplesProvider, batches, sample_with_estimated_noise
+from ...diffusion import conditioning
+from ...plots import save_figure
+from ...tables import write_table_pair
+from .. import figures
+from ..context import ProviderFactory, TaskContext
+from ..posterior import LinearObservation, batches, sample_with_estimated_noise
+from ..shards import Shard, check_shards, concat, select
 
 TASK = "qt_rr"
-DEFAULTS: dict[str, Any] = {
-    "n_patients": None,
-    "n_samples": 100,
-    "rr_ms": [600, 700, 800, 900, 1000, 1100, 1200],
-    "n_examples": 3,
-    "batch_patients": None,
-    "min_valid_fraction": 0.5,
-}
 LAW_ORDER = ("framingham", "bazett", "bazett_offset", "fridericia", "fridericia_offset")
 
 
-def settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {**DEFAULTS, **common.task_config(config, TASK)}
+@dataclass(frozen=True)
+class Settings:
+    """``tasks.qt_rr`` (defaults and their sources: ``config/config.yaml``)."""
+
+    n_patients: int | None  # test patients (None: all)
+    n_samples: int  # posterior samples per patient and RR (paper: 100)
+    rr_ms: tuple[float, ...]  # the conditioning RR grid
+    n_examples: int  # patients drawn in figure 7
+    batch_patients: int | None  # patients per sampler call (None: all with the same observed length)
+    min_valid_fraction: float  # an RR counts when at least this fraction of its samples has a measured QT
 
 
-def patients(db: Any, config: Mapping[str, Any]) -> tuple[np.ndarray, pd.DataFrame]:
-    return common.one_beat_per_patient(db, "test", int(config["seed"]), settings(config)["n_patients"])
+def patients(db: Any, ctx: TaskContext) -> tuple[np.ndarray, pd.DataFrame]:
+    return db.patients("test", ctx.run.seed, ctx.settings.n_patients)
 
 
-def run_shard(
-    db: Any, provider_factory: Callable[..., SamplesProvider], config: Mapping[str, Any], shard: int, n_shards: int
-) -> dict[str, np.ndarray]:
-    from ...diffusion import conditioning
-
-    s = settings(config)
-    geo = common.beat_geometry(db)
-    beats, meta = patients(db, config)
-    idx = common.shard_items(len(meta), shard, n_shards)
-    x = beats[idx].astype(np.float64)
-    meta = meta.iloc[idx].reset_index(drop=True)
+def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int) -> dict[str, np.ndarray]:
+    s = ctx.settings
+    geo = db.geometry
+    x, meta = select(*patients(db, ctx), shard, ctx.run.shards)
     P, L, T = x.shape
-    rr = np.asarray(s["rr_ms"], dtype=np.float64)
+    rr = np.asarray(s.rr_ms, dtype=np.float64)
     G = len(rr)
-    n = int(s["n_samples"])
-    seed = common.shard_seed(int(config["seed"]), TASK, shard)
-    gen = common.generator(seed, config)
-    provider = provider_factory(config["tasks"].get("sampler", "mcgdiff"))
+    n = int(s.n_samples)
+    seed = ctx.shard_seed(shard)
+    gen = ctx.generator(seed)
+    provider = providers()
 
     q_on = np.full(P, np.nan)
     q_off = np.full(P, np.nan)
@@ -92,15 +91,14 @@ def run_shard(
     qt_real = np.full(P, np.nan)
     sigma_hat = np.full((P, L), np.nan)
     failures: dict[str, int] = {}
-    k = int(s["n_examples"])
+    k = int(s.n_examples)
     ex_samples, ex_patient, ex_true, ex_qoff = [], [], [], []
     ok = np.flatnonzero(excluded == "")
     ends = np.ceil(q_off[ok]).astype(int)
     for end in np.unique(ends):
         grp = ok[ends == end]
-        mask = common.lead_time_mask(geo.leads, geo.leads, T, slice(0, end + 1))
-        obs = LinearObservation.from_mask(mask)
-        for b in batches(len(grp), s["batch_patients"]):
+        obs = LinearObservation.of_leads(geo.leads, geo.leads, T, slice(0, end + 1))
+        for b in batches(len(grp), s.batch_patients):
             pts = grp[b]
             m = meta.iloc[pts]
             y = obs.apply(x[pts])
@@ -161,13 +159,13 @@ def run_shard(
 
 
 # --------------------------------------------------------------------------- gather
-def fits(shards: list[common.Shard], config: Mapping[str, Any]) -> tuple[pd.DataFrame, dict[str, int]]:
+def fits(shards: list[Shard], ctx: TaskContext) -> tuple[pd.DataFrame, dict[str, int]]:
     """Per-patient fits: one row per (patient, law) with R^2 and parameters; plus exclusion counts."""
-    s = settings(config)
+    s = ctx.settings
     rr_s = shards[0].arrays["rr_grid_ms"] / 1000.0
-    pid = common.concat(shards, "patient_id")
-    qt_ms = common.concat(shards, "qt_ms")
-    excluded = common.concat(shards, "excluded")
+    pid = concat(shards, "patient_id")
+    qt_ms = concat(shards, "qt_ms")
+    excluded = concat(shards, "excluded")
     counts = {"patients": len(pid), "excluded_real_beat": int((excluded != "").sum()), "excluded_few_rr": 0}
     rows = []
     n = qt_ms.shape[2]
@@ -175,7 +173,7 @@ def fits(shards: list[common.Shard], config: Mapping[str, Any]) -> tuple[pd.Data
         if excluded[p]:
             continue
         valid = np.isfinite(qt_ms[p]).sum(axis=1)
-        use = valid >= max(1, int(np.ceil(s["min_valid_fraction"] * n)))
+        use = valid >= max(1, int(np.ceil(s.min_valid_fraction * n)))
         if use.sum() < 3:
             counts["excluded_few_rr"] += 1
             continue
@@ -211,11 +209,11 @@ def summarise(per_patient: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(num), pd.DataFrame(disp)
 
 
-def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outputs: Mapping[str, str]) -> pd.DataFrame:
-    common.check_shards(shards, TASK, db.data_hash)
-    s = settings(config)
-    prov = common.output_provenance(config, db.data_hash, TASK, shards)
-    per_patient, counts = fits(shards, config)
+def gather(db: Any, shards: list[Shard], ctx: TaskContext, outputs: Mapping[str, str]) -> pd.DataFrame:
+    check_shards(shards, TASK, db.data_hash)
+    s = ctx.settings
+    prov = ctx.provenance(db.data_hash, shards)
+    per_patient, counts = fits(shards, ctx)
     numeric, display = summarise(per_patient)
     fails = {}
     for sh in shards:
@@ -223,32 +221,30 @@ def gather(db: Any, shards: list[common.Shard], config: Mapping[str, Any], outpu
             fails[str(r)] = fails.get(str(r), 0) + int(c)
     n_meas = int(sum(np.isfinite(sh.arrays["qt_ms"]).sum() for sh in shards))
     caption = (
-        f"Table 2: R^2 of QT-RR laws fitted per patient to the mean QT of {s['n_samples']} posterior samples "
-        f"at each RR of {list(s['rr_ms'])} ms, given all leads up to the end of the QRS; mean and 95% CLT "
+        f"Table 2: R^2 of QT-RR laws fitted per patient to the mean QT of {s.n_samples} posterior samples "
+        f"at each RR of {list(s.rr_ms)} ms, given all leads up to the end of the QRS; mean and 95% CLT "
         f"interval over {counts['fitted']} of {counts['patients']} test patients "
         f"({counts['excluded_real_beat']} excluded: QRS or T wave of the real beat not measurable; "
         f"{counts['excluded_few_rr']} with < 3 RR values measured). "
         f"{n_meas} QT measurements; failures: {fails or 'none'}."
     )
-    common.write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
-    plot_qt(shards, per_patient, config, outputs["figure_qt"], prov)
-    plot_beats(db, shards, config, outputs["figure_beats"], prov)
+    write_table_pair(numeric, display, outputs["table_csv"], outputs["table_md"], caption, prov)
+    plot_qt(shards, per_patient, ctx, outputs["figure_qt"], prov)
+    plot_beats(db, shards, ctx, outputs["figure_beats"], prov)
     return numeric
 
 
 def plot_qt(
-    shards: list[common.Shard], per_patient: pd.DataFrame, config: Mapping[str, Any], stem: str, prov: Mapping[str, Any]
+    shards: list[Shard], per_patient: pd.DataFrame, ctx: TaskContext, stem: str, prov: Mapping[str, Any]
 ) -> None:
     """Figure 7: QT against RR (95 % CLT intervals over posterior samples) with the fitted Fridericia curves."""
     import matplotlib.pyplot as plt
 
-    from ...plots import save_figure
-
-    s = settings(config)
+    s = ctx.settings
     rr = shards[0].arrays["rr_grid_ms"]
-    pid = common.concat(shards, "patient_id")
-    qt_ms = common.concat(shards, "qt_ms")
-    fitted = [p for p in pid if p in set(per_patient["patient_id"])][: max(1, int(s["n_examples"]))]
+    pid = concat(shards, "patient_id")
+    qt_ms = concat(shards, "qt_ms")
+    fitted = [p for p in pid if p in set(per_patient["patient_id"])][: max(1, int(s.n_examples))]
     fig, ax = plt.subplots(figsize=(5.5, 4))
     grid = np.linspace(rr.min(), rr.max(), 100)
     for c, p in enumerate(fitted):
@@ -283,16 +279,12 @@ def plot_qt(
     ax.legend(fontsize=5, ncol=2)
     ax.set_title("QT of posterior beats against the conditioning RR (figure 7)", fontsize=9)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    save_figure(fig, common.figure_paths(stem), prov)
+    save_figure(fig, figures.paths(stem), prov)
 
 
-def plot_beats(
-    db: Any, shards: list[common.Shard], config: Mapping[str, Any], stem: str, prov: Mapping[str, Any]
-) -> None:
+def plot_beats(db: Any, shards: list[Shard], ctx: TaskContext, stem: str, prov: Mapping[str, Any]) -> None:
     """Figure 8: posterior beats (blue) of one patient for three RR values, observed part (red)."""
-    from ...plots import save_figure
-
-    geo = common.beat_geometry(db)
+    geo = db.geometry
     sh = next((sh for sh in shards if len(sh.arrays["ex_patient"])), None)
     if sh is None:
         raise ValueError("qt_rr: no example patient in any shard")
@@ -312,4 +304,4 @@ def plot_beats(
     figures.label_leads(axes, geo.leads)
     axes[0, 0].legend(fontsize=5, loc="lower right")
     figures.finish(fig, f"Posterior beats given the QRS for several RR (patient {pid}; figure 8)")
-    save_figure(fig, common.figure_paths(stem), prov)
+    save_figure(fig, figures.paths(stem), prov)

@@ -1,0 +1,123 @@
+"""The registry of tasks: each task's module, outputs and the configuration it depends on, declared once.
+
+The workflow (``workflow/rules/tasks.smk``) builds its rules and targets from :data:`TASKS` and passes each job
+:func:`task_params` as its params, so a change to one task's section, or to a sampler that task uses, reruns that
+task's jobs and no others. The package turns those params into typed settings once, at the task boundary
+(:class:`ecgdiff.tasks.context.TaskContext`).
+
+This module imports only the standard library: the Snakefile imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task.
+
+    Attributes:
+        name: the task's name (its section ``tasks.<name>`` of the configuration, its shard folder).
+        module: the module holding ``Settings``, ``run_shard`` and ``gather``.
+        table: file stem of its table (``tables/<table>.{csv,md}``).
+        figures: output key -> file stem of each figure (``figures/<stem>.{png,pdf}``).
+        noise_estimation: whether it estimates noise levels (paper algorithm 2) before sampling.
+        extra_samplers: key of its section listing samplers besides the paper's (table columns), if any.
+        sampler: the sampler it always uses instead of ``tasks.sampler`` (a study of that sampler), if any.
+    """
+
+    name: str
+    module: str
+    table: str
+    figures: Mapping[str, str]
+    noise_estimation: bool = True
+    extra_samplers: str | None = None
+    sampler: str | None = None
+    output_keys: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output_keys", ("table_csv", "table_md", *self.figures))
+
+    def samplers(self, config: Mapping[str, Any]) -> list[str]:
+        """Names of the samplers the task's jobs run, the paper's first (each once)."""
+        names = [self.sampler or config["tasks"]["sampler"]]
+        if self.extra_samplers:
+            names += list(config["tasks"][self.name][self.extra_samplers])
+        if self.noise_estimation:
+            names.append("mcgdiff")  # the noise estimation runs MCGdiff's SMC
+        return list(dict.fromkeys(names))
+
+    def files(self, out_dir: str) -> list[str]:
+        """The task's final outputs under ``out_dir`` (``results/<run>``)."""
+        return [f"{out_dir}/tables/{self.table}.{ext}" for ext in ("csv", "md")] + [
+            f"{out_dir}/figures/{stem}.{ext}" for stem in self.figures.values() for ext in ("png", "pdf")
+        ]
+
+
+TASKS: dict[str, TaskSpec] = {
+    spec.name: spec
+    for spec in (
+        TaskSpec("denoising", "ecgdiff.tasks.beat.denoising", "denoising", {"figure": "fig5_denoising"}),
+        TaskSpec(
+            "missing_leads",
+            "ecgdiff.tasks.beat.missing_leads",
+            "table1_missing_leads",
+            {"figure": "fig6_missing_leads"},
+            extra_samplers="samplers",
+        ),
+        TaskSpec(
+            "qt_rr",
+            "ecgdiff.tasks.beat.qt_rr",
+            "table2_qt_rr",
+            {"figure_qt": "fig7_qt_rr", "figure_beats": "fig8_qt_beats"},
+        ),
+        TaskSpec(
+            "anomaly",
+            "ecgdiff.tasks.beat.anomaly",
+            "anomaly_detection",
+            {"figure_distances": "fig9_mahalanobis", "figure_roc": "fig10_roc", "figure_st": "fig11_st_segments"},
+        ),
+        TaskSpec(
+            "particles",
+            "ecgdiff.tasks.beat.particles",
+            "particles_emd",
+            {"figure": "fig13_particles"},
+            noise_estimation=False,
+            sampler="mcgdiff",
+        ),
+    )
+}
+
+
+def get(task: str) -> TaskSpec:
+    if task not in TASKS:
+        raise KeyError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
+    return TASKS[task]
+
+
+def task_params(task: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything the jobs of ``task`` depend on, taken from the resolved workflow configuration.
+
+    ``run``, ``label``, ``seed``, ``device``; the shared sampling settings (``shards``, ``max_batch_rows``, the
+    paper's ``sampler``); the task's own section; the options (``inverse.<name>``) of each sampler it runs; the
+    noise estimation (``noise_estimation``) when it estimates noise levels.
+    """
+    spec = get(task)
+    tasks = config["tasks"]
+    params: dict[str, Any] = {
+        "run": config["run"],
+        "label": config["label"],
+        "seed": config["seed"],
+        "device": config["device"],
+        "shards": tasks["shards"],
+        "max_batch_rows": tasks["max_batch_rows"],
+        "sampler": spec.sampler or tasks["sampler"],
+        "task": dict(tasks[task]),
+        "samplers": {name: dict((config.get("inverse") or {}).get(name) or {}) for name in spec.samplers(config)},
+    }
+    if spec.noise_estimation:
+        params["noise_estimation"] = dict(config["noise_estimation"])
+    return params
