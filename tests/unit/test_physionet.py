@@ -254,8 +254,8 @@ def test_matches_patterns():
     assert physionet.matches("training/georgia/g1/E00001.hea", ["training/georgia/*"])
     assert not physionet.matches("training/ptb/g1/S0001.hea", ["training/georgia/", "RECORDS"])
     assert physionet.matches("ptbxl_database.csv", physionet.default_include("ptb-xl"))
-    assert physionet.matches("records100/00000/00001_lr.dat", physionet.default_include("ptb-xl"))
-    assert not physionet.matches("records500/00000/00001_hr.dat", physionet.default_include("ptb-xl"))
+    assert physionet.matches("records500/00000/00001_hr.dat", physionet.default_include("ptb-xl"))
+    assert not physionet.matches("records100/00000/00001_lr.dat", physionet.default_include("ptb-xl"))
     assert physionet.matches("anything", None)
 
 
@@ -265,6 +265,17 @@ def test_include_patterns_for_the_workflow():
     inc = physionet.include_patterns("challenge-2021", None, ["georgia", "ptb"])
     assert inc == ["RECORDS", "LICENSE.txt", "training/georgia/", "training/ptb/"]
     assert physionet.include_patterns("ptb-xl") == list(physionet.CATALOGUE["ptb-xl"].include)
+    # what the PTB-XL reader needs at each rate: its record folder and both CSVs, not the other folder
+    for rate, wanted, other in (
+        (500, "records500/00000/00001_hr", "records100/00000/00001_lr"),
+        (100, "records100/00000/00001_lr", "records500/00000/00001_hr"),
+    ):
+        inc = physionet.include_patterns("ptb-xl", ptbxl_rate=rate)
+        for path in (f"{wanted}.hea", f"{wanted}.dat", "ptbxl_database.csv", "scp_statements.csv"):
+            assert physionet.matches(path, inc), (rate, path)
+        assert not physionet.matches(f"{other}.dat", inc)
+    with pytest.raises(ValueError, match="250 Hz"):
+        physionet.include_patterns("ptb-xl", ptbxl_rate=250)
 
 
 def test_catalogue_agrees_with_the_default_config():

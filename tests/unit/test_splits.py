@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecgdiff.data.splits import assign_splits, patient_uniform
+from ecgdiff.data.splits import assign_splits, patient_uniform, split_patients
 
 FR = {"train": 0.8, "cv": 0.1, "test": 0.1}
 
@@ -66,3 +66,26 @@ def test_invalid_inputs():
         assign_splits(pts, FR, 0)
     with pytest.raises(ValueError):
         assign_splits(cohort(5), {"train": 1.0}, 0)
+
+
+def test_split_patients_puts_everyone_in_a_set_and_stratifies():
+    strata = ["NSR"] * 300 + ["AF"] * 12 + ["BBB"] * 4 + ["other"] * 60
+    pts = pd.DataFrame({"patient_id": [f"q{i:04d}" for i in range(len(strata))], "stratum": strata})
+    plain = split_patients(pts, FR, seed=0)
+    assert set(plain["split"]) == {"train", "cv", "test"} and plain["patient_id"].is_unique and len(plain) == 376
+    # without strata, the split is the beat database's rule applied to everyone
+    as_healthy = assign_splits(pts.assign(label="healthy"), FR, seed=0)
+    pd.testing.assert_frame_equal(plain, as_healthy)
+    strat = split_patients(pts.sample(frac=1.0, random_state=2), FR, seed=0, stratify=True)
+    pd.testing.assert_frame_equal(strat, split_patients(pts, FR, seed=0, stratify=True))  # order-free
+    merged = strat.merge(pts, on="patient_id")
+    for name, group in merged.groupby("stratum"):
+        assert set(group["split"]) == {"train", "cv", "test"}, name  # every label in every set
+    # a large stratum is split by the plain hash rule (the fix for empty sets only touches small strata)
+    nsr = pts[pts["stratum"] == "NSR"]
+    pd.testing.assert_frame_equal(
+        merged.loc[merged["stratum"] == "NSR", ["patient_id", "split"]].reset_index(drop=True),
+        split_patients(nsr, FR, seed=0),
+    )
+    with pytest.raises(ValueError, match="twice"):
+        split_patients(pd.concat([pts, pts.head(1)]), FR, seed=0)

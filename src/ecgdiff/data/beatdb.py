@@ -15,7 +15,6 @@ applies to all its beats. The beat metadata holds the record's own label.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
 import os
 import time
@@ -31,28 +30,11 @@ from .. import provenance
 from ..io import sha256_file
 from . import dataset
 from .beats import BeatParams, RecordBeats, extract_beats
-from .records import Record, RecordError
+from .parallel import bounded_map
+from .records import Record, RecordError, iter_records
 from .splits import assign_splits
 
 log = logging.getLogger(__name__)
-
-SOURCES: tuple[str, ...] = ("synthetic", "ludb", "cinc2021")
-
-
-def iter_records(
-    source: str, root: str | os.PathLike[str], options: Mapping[str, Any] | None = None
-) -> Iterator[Record | RecordError]:
-    """Records (or errors) of a source, from its folder ``root``."""
-    if source == "synthetic":
-        from .synthetic import read_cohort
-
-        yield from read_cohort(root)
-        return
-    if source not in SOURCES:
-        raise ValueError(f"unknown data source {source!r}; known: {', '.join(SOURCES)}")
-    from .records import read_source
-
-    yield from read_source(source, root, dict(options or {}))
 
 
 def record_label(record: Record) -> str:
@@ -77,23 +59,6 @@ def _process(record: Record, lead_set: tuple[str, ...], params: BeatParams) -> R
         return exc.record_id, exc.reason
     except Exception as exc:  # noqa: BLE001 - an unexpected failure of one record must not stop the build
         return record.record_id, f"beat extraction failed: {type(exc).__name__}: {exc}"
-
-
-def _bounded_map(func: Any, items: Iterable[tuple[Any, ...]], workers: int) -> Iterator[tuple[Any, Any]]:
-    """``(item, func(*item))`` in input order, at most ``4 * workers`` items in flight (serial if 1)."""
-    if workers <= 1:
-        for item in items:
-            yield item, func(*item)
-        return
-    with cf.ProcessPoolExecutor(max_workers=workers) as pool:
-        pending: list[tuple[Any, cf.Future[Any]]] = []
-        for item in items:
-            pending.append((item, pool.submit(func, *item)))
-            if len(pending) >= 4 * workers:
-                first, fut = pending.pop(0)
-                yield first, fut.result()
-        for item, fut in pending:
-            yield item, fut.result()
 
 
 def extract_all(
@@ -133,7 +98,7 @@ def extract_all(
                 continue
             yield rec, lead_set, params
 
-    for (rec, _, _), result in _bounded_map(_process, accepted(), threads):
+    for (rec, _, _), result in bounded_map(_process, accepted(), threads):
         if isinstance(result, tuple):
             rejects.append({"record_id": result[0], "beat_index": None, "stage": "beats", "reason": result[1]})
             continue

@@ -44,7 +44,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import signal as sps
@@ -111,7 +111,24 @@ class BeatParams:
 
 
 # ----------------------------------------------------------------------------- 1-2: filters, resampling
-def filter_signal(x: np.ndarray, fs: float, params: BeatParams = BeatParams()) -> np.ndarray:
+class FilterParams(Protocol):
+    """The settings :func:`filter_signal` and :func:`preprocess` read: :class:`BeatParams` and the rhythm
+    pipeline's :class:`ecgdiff.data.rhythms.RhythmParams` both provide them, so both pipelines filter
+    through this one code path."""
+
+    @property
+    def fs(self) -> float: ...
+    @property
+    def notch_hz(self) -> tuple[float, ...]: ...
+    @property
+    def notch_q(self) -> float: ...
+    @property
+    def highpass_hz(self) -> float: ...
+    @property
+    def highpass_order(self) -> int: ...
+
+
+def filter_signal(x: np.ndarray, fs: float, params: FilterParams = BeatParams()) -> np.ndarray:
     """Zero-phase notch filters (``params.notch_hz``, quality ``notch_q``) then a Butterworth high-pass.
 
     ``x`` is ``[..., n]`` (time last). Notches at or above Nyquist are skipped.
@@ -137,7 +154,7 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     return sps.resample_poly(np.asarray(x, dtype=float), ratio.numerator, ratio.denominator, axis=-1)
 
 
-def preprocess(x: np.ndarray, fs: float, params: BeatParams = BeatParams()) -> np.ndarray:
+def preprocess(x: np.ndarray, fs: float, params: FilterParams = BeatParams()) -> np.ndarray:
     """Filter at ``fs`` then resample to ``params.fs`` (steps 1-2)."""
     return resample(filter_signal(x, fs, params), fs, params.fs)
 

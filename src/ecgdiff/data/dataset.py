@@ -24,6 +24,7 @@ Splits: ``train``, ``cv``, ``test`` hold healthy patients; ``mi`` holds every pa
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -145,6 +146,12 @@ class BeatDatabase:
         return meta[cols].to_numpy(dtype=np.float64)
 
 
+def data_hash(array_sha256: str, meta_sha256: str) -> str:
+    """The identity of a database's content: SHA-256 of the array file's and the metadata file's SHA-256
+    (hex, concatenated). Downstream outputs record it as their data provenance."""
+    return hashlib.sha256((array_sha256 + meta_sha256).encode()).hexdigest()
+
+
 def save(
     folder: str | os.PathLike[str],
     beats: np.ndarray,
@@ -171,13 +178,10 @@ def save(
     with atomic_path(folder / "splits.csv") as tmp:
         splits.to_csv(tmp, index=False)
     files = {name: sha256_file(folder / name) for name in ("beats.npy", "beats.parquet", "rejects.csv", "splits.csv")}
-    import hashlib
-
-    data_hash = hashlib.sha256((files["beats.npy"] + files["beats.parquet"]).encode()).hexdigest()
     manifest = dict(
         manifest,
         files=files,
-        data_hash=data_hash,
+        data_hash=data_hash(files["beats.npy"], files["beats.parquet"]),
         n_beats=int(len(beats)),
         n_patients=int(meta["patient_id"].nunique()),
         shape=list(beats.shape),

@@ -29,14 +29,23 @@ LUDB (diagnosis statements in the header, one per line), matched case-insensitiv
 
 When a record has several, the first in the order ``mi``, ``bbb``, ``af`` wins (MI is the anomaly the
 paper detects; BBB changes the QRS morphology more than AF does).
+
+Rhythm labels (the talk's 10-s rhythms, :func:`rhythm_labels`): ``NSR``, ``BBB``, ``AF`` or ``other``,
+with multi-hot targets ``NSR``, ``BBB``, ``AF`` for the classifier. NSR is the sinus-rhythm statement
+(PTB-XL: NORM or SR), whatever else the record shows; BBB a complete bundle branch block (incomplete
+ones only with :attr:`RhythmLabelRules.incomplete_bbb`); AF atrial fibrillation (never flutter). Rules
+per source are in the docstrings of :func:`rhythm_labels_cinc`, :func:`rhythm_labels_ludb` and
+:func:`rhythm_labels_scp`; the beat labels above are independent of them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from .records import Record
+from .records import Record, RecordError
 
 LABELS: tuple[str, ...] = ("healthy", "mi", "bbb", "af", "other", "unknown")
 
@@ -138,3 +147,153 @@ def label(record: Record) -> str:
             raise ValueError(f"{record.record_id}: label {value!r} is not one of {LABELS}")
         return value
     raise ValueError(f"{record.record_id}: no labelling rule for source {record.source!r} and no meta['label']")
+
+
+# ====================================================================== rhythm labels (the talk)
+#
+# The rhythm branch classifies 10-s rhythms into NSR, BBB and AF (the talk's classifier: three sigmoid
+# outputs, NSR = NORM or SR, BBB = CLBBB or CRBBB, AF = AFIB on PTB-XL's SCP codes). One record can carry
+# several (AF with BBB); ``label`` is then the first of AF, BBB, NSR that applies, ``other`` if none does.
+
+RHYTHM_LABELS: tuple[str, ...] = ("NSR", "BBB", "AF", "other")
+#: The multi-hot targets of the classifier, in this order.
+RHYTHM_TARGETS: tuple[str, ...] = ("NSR", "BBB", "AF")
+#: Which target names a rhythm's single ``label`` when it has several.
+RHYTHM_PRECEDENCE: tuple[str, ...] = ("AF", "BBB", "NSR")
+
+#: Incomplete bundle branch blocks (SNOMED-CT): BBB only with ``RhythmLabelRules.incomplete_bbb``.
+INCOMPLETE_BBB_CODES: frozenset[str] = frozenset(
+    c for c, (name, _) in CODE_TABLE.items() if name.startswith("incomplete")
+)
+
+#: PTB-XL SCP-ECG statements of each target (the talk's classifier), and the incomplete blocks.
+SCP_TARGETS: Mapping[str, frozenset[str]] = {
+    "NSR": frozenset({"NORM", "SR"}),
+    "BBB": frozenset({"CLBBB", "CRBBB"}),
+    "AF": frozenset({"AFIB"}),
+}
+SCP_INCOMPLETE_BBB: frozenset[str] = frozenset({"IRBBB", "ILBBB"})
+
+#: Labels of the synthetic cohort (``record.meta['label']``) -> rhythm label.
+SYNTHETIC_RHYTHM: Mapping[str, str] = {"healthy": "NSR", "af": "AF", "rbbb": "BBB", "lbbb": "BBB", "mi": "other"}
+
+_LUDB_BBB = re.compile(r"^complete (left|right) bundle branch block$")
+_LUDB_INCOMPLETE_BBB = re.compile(r"^incomplete (left|right) bundle branch block$")
+_LUDB_AF = re.compile(r"^(rhythm:\s*)?atrial fibrillation$")
+
+
+@dataclass(frozen=True)
+class RhythmLabelRules:
+    """Choices of the rhythm labels (config section ``rhythm.labels``).
+
+    Attributes:
+        incomplete_bbb: count incomplete right/left bundle branch block as BBB (LUDB statements, SNOMED
+            713426002 / 251120003, PTB-XL IRBBB / ILBBB). Default False: the talk's BBB is CLBBB or CRBBB
+            (complete blocks, QRS >= 120 ms); an incomplete RBBB is common in healthy hearts.
+        scp_min_likelihood: PTB-XL only: an SCP statement with a known likelihood (> 0) counts when its
+            likelihood is at least this (0-100). Default 0: every listed statement counts, as in the
+            authors' code.
+        scp_keep_unknown_likelihood: PTB-XL only: a statement whose likelihood is 0 ("unknown" in PTB-XL's
+            documentation; every rhythm statement, SR and AFIB included) counts whatever
+            ``scp_min_likelihood`` is. With False such statements never count when ``scp_min_likelihood``
+            is above 0 (which leaves no SR and no AFIB).
+    """
+
+    incomplete_bbb: bool = False
+    scp_min_likelihood: float = 0.0
+    scp_keep_unknown_likelihood: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.scp_min_likelihood) <= 100.0:
+            raise ValueError(f"rhythm.labels.scp_min_likelihood must lie in [0, 100], got {self.scp_min_likelihood}")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> RhythmLabelRules:
+        cfg = dict(cfg or {})
+        unknown = set(cfg) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown rhythm.labels keys {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**{k: type(getattr(cls, k))(v) for k, v in cfg.items()})
+
+
+def _targets(nsr: bool, bbb: bool, af: bool) -> dict[str, Any]:
+    flags = {"NSR": int(bool(nsr)), "BBB": int(bool(bbb)), "AF": int(bool(af))}
+    label = next((t for t in RHYTHM_PRECEDENCE if flags[t]), "other")
+    return {"label": label, **flags}
+
+
+def rhythm_labels_cinc(dx_codes: Iterable[str | int], rules: RhythmLabelRules = RhythmLabelRules()) -> dict[str, Any]:
+    """Rhythm label and targets from SNOMED-CT codes: NSR = sinus rhythm 426783006; BBB = :data:`BBB_CODES`
+    (complete or unspecified LBBB/RBBB: 6374002, 164909002, 733534002, 59118001, 713427006; with
+    ``incomplete_bbb`` also :data:`INCOMPLETE_BBB_CODES`); AF = :data:`AF_CODES` (164889003 and its forms;
+    atrial flutter 164890007 is not AF). Raises ``ValueError`` for no code or a code that is not an integer."""
+    codes = {str(c).strip() for c in dx_codes if str(c).strip()}
+    if not codes:
+        raise ValueError("unknown label: no SNOMED-CT code in #Dx")
+    bad = sorted(c for c in codes if not c.isdigit())
+    if bad:
+        raise ValueError(f"unparseable label: SNOMED-CT code(s) {bad} are not integers")
+    bbb = BBB_CODES | (INCOMPLETE_BBB_CODES if rules.incomplete_bbb else frozenset())
+    return _targets(SINUS_RHYTHM in codes, bool(codes & bbb), bool(codes & AF_CODES))
+
+
+def rhythm_labels_ludb(diagnoses: Iterable[str], rules: RhythmLabelRules = RhythmLabelRules()) -> dict[str, Any]:
+    """Rhythm label and targets from LUDB statements: NSR = ``Rhythm: Sinus rhythm`` (sinus bradycardia,
+    tachycardia and arrhythmia are not NSR, as PTB-XL's SBRAD/STACH/SARRH are not SR); BBB = ``Complete
+    left/right bundle branch block`` (``Incomplete ...`` with ``incomplete_bbb``); AF = ``Rhythm: Atrial
+    fibrillation`` (atrial flutter is not AF). Raises ``ValueError`` when there is no statement."""
+    statements = [s for s in (_ludb_statement(d) for d in diagnoses) if s]
+    if not statements:
+        raise ValueError("unknown label: no diagnosis statement")
+    bbb = any(_LUDB_BBB.match(s) or (rules.incomplete_bbb and _LUDB_INCOMPLETE_BBB.match(s)) for s in statements)
+    return _targets(any(_LUDB_SINUS.match(s) for s in statements), bbb, any(_LUDB_AF.match(s) for s in statements))
+
+
+def scp_statements_kept(scp_codes: Mapping[str, float], rules: RhythmLabelRules = RhythmLabelRules()) -> set[str]:
+    """The PTB-XL statements that count under ``rules`` (see :class:`RhythmLabelRules`)."""
+    keep_unknown = rules.scp_keep_unknown_likelihood or rules.scp_min_likelihood == 0
+    return {
+        code
+        for code, likelihood in scp_codes.items()
+        if (likelihood >= rules.scp_min_likelihood if likelihood > 0 else keep_unknown)
+    }
+
+
+def rhythm_labels_scp(scp_codes: Mapping[str, float], rules: RhythmLabelRules = RhythmLabelRules()) -> dict[str, Any]:
+    """Rhythm label and targets from PTB-XL's ``{statement: likelihood}``: NSR = NORM or SR, BBB = CLBBB or
+    CRBBB (IRBBB, ILBBB with ``incomplete_bbb``), AF = AFIB, among :func:`scp_statements_kept`. Raises
+    ``ValueError`` for an empty dict."""
+    if not scp_codes:
+        raise ValueError("unknown label: no SCP statement")
+    kept = scp_statements_kept(scp_codes, rules)
+    bbb = SCP_TARGETS["BBB"] | (SCP_INCOMPLETE_BBB if rules.incomplete_bbb else frozenset())
+    return _targets(bool(kept & SCP_TARGETS["NSR"]), bool(kept & bbb), bool(kept & SCP_TARGETS["AF"]))
+
+
+def rhythm_labels(record: Record, rules: RhythmLabelRules = RhythmLabelRules()) -> dict[str, Any]:
+    """``{"label": NSR|BBB|AF|other, "NSR": 0|1, "BBB": 0|1, "AF": 0|1}`` of a record, by its source:
+    ``cinc2021`` (:func:`rhythm_labels_cinc`), ``ludb`` (:func:`rhythm_labels_ludb`), ``ptbxl``
+    (:func:`rhythm_labels_scp` of ``meta['scp_codes']``), anything else by ``meta['label']`` through
+    :data:`SYNTHETIC_RHYTHM` (the synthetic cohort: one label per patient, the targets its one-hot).
+
+    Raises :class:`RecordError` naming the record when its label is unknown (no statement, no code) or
+    unparseable; the beat labels (:func:`label`) are not affected by any of this.
+    """
+    try:
+        if record.source == "cinc2021":
+            return rhythm_labels_cinc(record.diagnoses, rules)
+        if record.source == "ludb":
+            return rhythm_labels_ludb(record.diagnoses, rules)
+        if record.source == "ptbxl":
+            if record.meta.get("scp_codes") is None:
+                raise ValueError(str(record.meta.get("label_error") or "unknown label: no scp_codes"))
+            return rhythm_labels_scp(record.meta["scp_codes"], rules)
+        if "label" in record.meta:
+            value = str(record.meta["label"])
+            if value not in SYNTHETIC_RHYTHM:
+                raise ValueError(f"unknown label {value!r}: not one of {sorted(SYNTHETIC_RHYTHM)}")
+            rhythm = SYNTHETIC_RHYTHM[value]
+            return _targets(rhythm == "NSR", rhythm == "BBB", rhythm == "AF")
+        raise ValueError(f"unknown label: no rhythm labelling rule for source {record.source!r} and no meta['label']")
+    except ValueError as exc:
+        raise RecordError(record.record_id, str(exc)) from None

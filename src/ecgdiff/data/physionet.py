@@ -115,10 +115,13 @@ CATALOGUE: dict[str, Database] = {
         ("hea", "dat"),
         (),
         ("RECORDS", "LICENSE.txt", "ptbxl_database.csv", "scp_statements.csv"),
-        include=("records100/*", "*.csv", "RECORDS", "LICENSE.txt"),
-        size="~ 3 GB (records100 and CSVs: ~ 0.4 GB)",
+        include=("records500/*", "*.csv", "RECORDS", "LICENSE.txt"),
+        size="~ 3 GB (records500 and CSVs: ~ 2.6 GB; records100 and CSVs: ~ 0.4 GB)",
     ),
 }
+
+#: PTB-XL's record folders by sampling rate (the PTB-XL reader's option ``rate``; 500 Hz is the talk's input).
+PTBXL_RECORD_FOLDERS: dict[int, str] = {500: "records500", 100: "records100"}
 
 
 class DownloadError(RuntimeError):
@@ -160,15 +163,24 @@ def default_include(db: str) -> tuple[str, ...] | None:
 
 
 def include_patterns(
-    db: str, override: Sequence[str] | None = None, cinc_sources: Sequence[str] | None = None
+    db: str,
+    override: Sequence[str] | None = None,
+    cinc_sources: Sequence[str] | None = None,
+    ptbxl_rate: int | None = None,
 ) -> list[str] | None:
     """The include patterns the workflow uses for ``db``: ``override`` (config ``physionet.include[db]``)
     when given; for ``challenge-2021`` the top-level files and ``training/<source>/`` of each of
-    ``cinc_sources`` (config ``data.cinc2021.sources``); otherwise the catalogue's default."""
+    ``cinc_sources`` (config ``data.cinc2021.sources``); for ``ptb-xl`` with ``ptbxl_rate`` (the PTB-XL
+    reader's ``rate``) the record folder of that rate and the CSVs; otherwise the catalogue's default
+    (PTB-XL: ``records500/``, the reader's default rate, and the CSVs)."""
     if override is not None:
         return list(override)
     if db == "challenge-2021" and cinc_sources:
         return ["RECORDS", "LICENSE.txt"] + [f"training/{s}/" for s in cinc_sources]
+    if db == "ptb-xl" and ptbxl_rate is not None:
+        if int(ptbxl_rate) not in PTBXL_RECORD_FOLDERS:
+            raise ValueError(f"ptb-xl: no record folder at {ptbxl_rate} Hz (have {sorted(PTBXL_RECORD_FOLDERS)})")
+        return [f"{PTBXL_RECORD_FOLDERS[int(ptbxl_rate)]}/*", "*.csv", "RECORDS", "LICENSE.txt"]
     default = default_include(db)
     return list(default) if default is not None else None
 
@@ -516,7 +528,7 @@ def download(
         dest: the local version folder (files land at ``dest/<path>``).
         base_url: ``https://physionet.org/files/`` or a mirror (``http://127.0.0.1:8000/``, ``file:///data/``).
         include: path patterns to fetch (:func:`matches`); None: the catalogue's default for ``db``
-            (every file for most databases; PTB-XL: ``records100/`` and the CSVs). Pass ``["*"]`` for all.
+            (every file for most databases; PTB-XL: ``records500/`` and the CSVs). Pass ``["*"]`` for all.
         workers: parallel transfers. retries: extra attempts per file after a transfer failure.
         timeout: seconds to wait for the server (connect and each read). progress: tqdm bar (bytes).
 

@@ -7,8 +7,9 @@ beat extraction never needs to know where a record came from.
 
 - :func:`read_wfdb_record`: one WFDB record (header quirks handled, file sizes checked, units converted).
 - :func:`check_record`: the usability checks (sampling rate, NaN/flat leads, lead set, age, sex).
-- :func:`read_source`: every record of LUDB or the PhysioNet/CinC Challenge 2021, yielding a
-  :class:`RecordError` instead of raising for each record that cannot be used.
+- :func:`read_source`: every record of LUDB, the PhysioNet/CinC Challenge 2021 or PTB-XL
+  (:mod:`ecgdiff.data.ptbxl`), yielding a :class:`RecordError` instead of raising for each record that
+  cannot be used; :func:`iter_records` adds the synthetic cohort.
 - :func:`read_reference_beats`: a record and its reference beat positions (MIT-BIH, QT database, LUDB),
   for validating R-peak detection.
 """
@@ -420,6 +421,10 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "flat_tol_mv": 0.01,  # a lead whose peak-to-peak amplitude is at most this (mV) is flat (< 0: off)
     "require_age_sex": True,  # reject records without age or sex (the prior is conditioned on both)
 }
+#: Extra options of the PTB-XL reader (:mod:`ecgdiff.data.ptbxl`).
+PTBXL_OPTIONS: dict[str, Any] = {
+    "rate": 500,  # Hz: records500/ (filename_hr, the talk's input) or records100/ (filename_lr)
+}
 #: Extra options of the CinC 2021 reader.
 CINC_OPTIONS: dict[str, Any] = {
     "sources": None,  # None: every source folder under training/
@@ -497,6 +502,8 @@ def _options(source: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
     allowed = dict(DEFAULT_OPTIONS)
     if source == "cinc2021":
         allowed.update(CINC_OPTIONS)
+    elif source == "ptbxl":
+        allowed.update(PTBXL_OPTIONS)
     given = dict(options or {})
     unknown = sorted(set(given) - set(allowed))
     if unknown:
@@ -525,10 +532,12 @@ def read_source(
     """Every record of a PhysioNet source, in a fixed order: a :class:`Record`, or a :class:`RecordError`
     for a record that cannot be used (so that callers can list it as rejected and go on).
 
-    ``source``: ``"ludb"`` (``root`` = the LUDB version folder, e.g. ``.../ludb/1.0.1``) or ``"cinc2021"``
-    (``root`` = ``.../challenge-2021/1.0.3``). ``options``: see :data:`DEFAULT_OPTIONS` and, for
-    ``cinc2021``, :data:`CINC_OPTIONS`; unknown keys raise ``ValueError``. A missing ``root`` or
-    source folder raises ``FileNotFoundError`` (a set-up problem, not a bad record).
+    ``source``: ``"ludb"`` (``root`` = the LUDB version folder, e.g. ``.../ludb/1.0.1``), ``"cinc2021"``
+    (``root`` = ``.../challenge-2021/1.0.3``) or ``"ptbxl"`` (``root`` = ``.../ptb-xl/1.0.3``, read by
+    :func:`ecgdiff.data.ptbxl.read_ptbxl`). ``options``: see :data:`DEFAULT_OPTIONS` and, for
+    ``cinc2021``, :data:`CINC_OPTIONS`, for ``ptbxl``, :data:`PTBXL_OPTIONS`; unknown keys raise
+    ``ValueError``. A missing ``root`` or source folder raises ``FileNotFoundError`` (a set-up problem,
+    not a bad record).
     """
     opts = _options(source, options)
     root = Path(root)
@@ -538,8 +547,39 @@ def read_source(
         yield from _read_ludb(root, opts)
     elif source == "cinc2021":
         yield from _read_cinc(root, opts)
+    elif source == "ptbxl":
+        from .ptbxl import read_ptbxl
+
+        for item in read_ptbxl(root, rate=int(opts["rate"])):
+            if isinstance(item, RecordError):
+                yield item
+                continue
+            try:
+                yield _checked(item, opts)
+            except RecordError as err:
+                yield err
     else:
-        raise ValueError(f"unknown source {source!r}; read_source knows 'ludb' and 'cinc2021'")
+        raise ValueError(f"unknown source {source!r}; read_source knows 'ludb', 'cinc2021' and 'ptbxl'")
+
+
+#: Every data source :func:`iter_records` reads.
+SOURCES: tuple[str, ...] = ("synthetic", "ludb", "cinc2021", "ptbxl")
+
+
+def iter_records(
+    source: str, root: str | os.PathLike[str], options: Mapping[str, Any] | None = None
+) -> Iterator[Record | RecordError]:
+    """Records (or errors) of any source of :data:`SOURCES`, from its folder ``root``: the synthetic cohort
+    (:func:`ecgdiff.data.synthetic.read_cohort`; ``options`` are not used: the cohort's settings are those it
+    was simulated with) or :func:`read_source`."""
+    if source == "synthetic":
+        from .synthetic import read_cohort
+
+        yield from read_cohort(root)
+        return
+    if source not in SOURCES:
+        raise ValueError(f"unknown data source {source!r}; known: {', '.join(SOURCES)}")
+    yield from read_source(source, root, dict(options or {}))
 
 
 def _natural_key(text: str) -> list[Any]:
