@@ -390,6 +390,11 @@ def test_af_has_irregular_rr_no_p_wave_and_f_waves():
                 search = (f >= 2) & (f <= 15)
                 peak = f[search][np.argmax(psd[search])]
                 assert 4 <= peak <= 9 and abs(peak - p.extra["f_wave_hz"]) < 1.0
+                # f-wave amplitude in V1: peak-to-peak over 1-s windows, 0.05-0.20 mV
+                _, params = S.draw_patient(p.index, "af", S._streams(CLASS_CFG, p.index + 1))
+                v1 = S.fwaves(params["af"], np.arange(sig.shape[1]) / FS)[L.BASIS.index("V1")]
+                ptp = np.median([np.ptp(w) for w in v1.reshape(-1, int(FS))])
+                assert 0.04 < ptp < 0.23 and abs(ptp / p.extra["f_wave_v1_mv"] - 1) < 0.15
                 # strongest in V1 and the inferior leads, weakest in I and V6
                 power = {
                     n: F.band_power(*F.qrst_cancelled_spectrum(y[n], pk, FS), 3, 12) for n in ("I", "aVF", "V1", "V6")

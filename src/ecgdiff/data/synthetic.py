@@ -156,8 +156,10 @@ DIAGNOSES: dict[str, str] = {
 #: ``slow_extra_s`` when the impulse took the slow pathway (probability ``1 - p_fast``); an impulse arriving
 #: ``dt`` s after the refractory period is blocked with probability ``max(1 - block_slope * dt, 0)``.
 #: The intercept is the simulator's 0.25 s at its low end: drawn per patient from ``AF_REFRACTORY_S`` so that
-#: the ventricular rate and RR irregularity of the cohort cover those of LUDB's AF records (heart rate 78 +- 15
-#: bpm, RR coefficient of variation median 0.19 over 15 records; cohort: 78 +- 12 bpm, median 0.21).
+#: the ventricular rate and RR irregularity of the cohort cover those of LUDB's AF records (median [10-90 %]
+#: over the 11 without BBB, the project's R peaks: RR coefficient of variation 0.18 [0.04, 0.26], heart rate
+#: 84 [60, 111] bpm; the 24 AF patients of the proposed default cohort: 0.22 [0.15, 0.29], 82 [67, 95] bpm;
+#: ``benchmarks/synthetic_classes.py``).
 AV_NODE: dict[str, float] = {"slope": 0.15, "slow_extra_s": 0.20, "p_fast": 0.6, "block_slope": 10.0}
 AF_REFRACTORY_S: tuple[float, float] = (0.25, 0.50)
 #: Fibrillatory (f-) waves: the extended sawtooth model of Stridh and Sornmo (2001, IEEE TBME 48:105) as in
@@ -170,9 +172,14 @@ FWAVE_FREQ_FACTORS: tuple[float, float, float] = (0.95, 1.0, 1.05)
 #: Fibrillatory frequency (Hz, uniform): the 4-9 Hz of surface-ECG f-waves (Bollmann et al. 2006, Europace
 #: 8:911; Petrenas et al.'s simulator draws 3-7 Hz).
 FWAVE_HZ: tuple[float, float] = (4.0, 9.0)
-#: f-wave amplitude in V1 (mV, uniform), as the peak-to-peak of a sinusoid of the same RMS: fine (< 0.1 mV)
-#: to coarse AF.
+#: f-wave amplitude in V1 (mV, uniform): peak-to-peak, the median over 1-s windows; fine (< 0.1 mV) to coarse
+#: AF. With it the 4-9 Hz power of V1 after average beat subtraction is near that of LUDB's AF records
+#: (median [10-90 %] 324 [93, 1570] uV^2; cohort 473 [137, 1250]; healthy: LUDB 34, cohort 15;
+#: ``benchmarks/synthetic_classes.py``).
 FWAVE_V1_MV: tuple[float, float] = (0.05, 0.20)
+#: Peak-to-peak (median over 1-s windows) per RMS of the model's V1 f-waves: 4.0 (a sinusoid's is 2.83; the
+#: sawtooth and the three components' beats raise it; measured over 40 patients: 3.8-4.3).
+FWAVE_PTP_PER_RMS = 4.0
 #: Relative size (uniform ranges) of the X (left), Y (inferior) and Z (posterior) f-wave components, and the
 #: per-lead atrial gains on top of Dower's matrix (V1 nearest the atria): they make the f-waves largest in V1
 #: and in II, III, aVF, smallest in I and V5-V6, as on real ECGs (Petrenas et al.'s simulator weighs its
@@ -569,7 +576,8 @@ def _fwave_lead_matrix(af: Mapping[str, Any]) -> np.ndarray:
 
 
 def _fwave_v1_scale(af: Mapping[str, Any]) -> float:
-    """mV per unit of ``af["relative"]`` that gives V1 the f-wave amplitude ``af["v1_mv"]`` (2 sqrt(2) RMS).
+    """mV per unit of ``af["relative"]`` that gives V1 the f-wave amplitude ``af["v1_mv"]`` (peak-to-peak,
+    through :data:`FWAVE_PTP_PER_RMS`).
 
     The components have different frequencies, so their powers add; one component's mean square is
     ``a^2 (1 + am^2 / 2) sum_i (2 / (i pi))^2 / 2``.
@@ -578,7 +586,7 @@ def _fwave_v1_scale(af: Mapping[str, Any]) -> float:
     ms_unit = (1.0 + FWAVE["am"] ** 2 / 2.0) * np.sum((2.0 / (k * np.pi)) ** 2) / 2.0
     v1 = _fwave_lead_matrix(af)[L.BASIS.index("V1")] * np.asarray(af["relative"])
     rms = np.sqrt(ms_unit * np.sum(v1**2))
-    return float(af["v1_mv"] / (2.0 * np.sqrt(2.0)) / rms)
+    return float(af["v1_mv"] / FWAVE_PTP_PER_RMS / rms)
 
 
 def fwaves(af: Mapping[str, Any], t: np.ndarray) -> np.ndarray:
