@@ -99,6 +99,8 @@ def test_label_dispatch_and_other_sources():
     ludb = Record("l", "l", "ludb", 500.0, sig, ("I",), diagnoses=("Rhythm: Sinus rhythm",))
     synth = Record("s", "s", "synthetic", 500.0, sig, ("I",), meta={"label": "healthy"})
     assert (label(cinc), label(ludb), label(synth)) == ("mi", "healthy", "healthy")
+    for fine, coarse in (("rbbb", "bbb"), ("lbbb", "bbb"), ("af", "af")):
+        assert label(Record("s", "s", "synthetic", 500.0, sig, ("I",), meta={"label": fine})) == coarse
     with pytest.raises(ValueError, match="no labelling rule"):
         label(Record("x", "x", "mitdb", 360.0, sig, ("I",)))
     with pytest.raises(ValueError, match="not one of"):

@@ -5,6 +5,7 @@
   :mod:`.ptbxl`: the PTB-XL reader.
 - :mod:`.labels`: diagnoses (SNOMED-CT codes, diagnosis text) to the project's classes.
 - :mod:`.synthetic`, :mod:`.synthetic_config`: the simulated cohort of the embedded default.
+- :mod:`.synthetic_noise`: simulated stand-ins of the NSTDB noise records (baseline wander, electrode motion).
 - :mod:`.beats`: filtering, resampling, R-peak detection, beat windows, quality checks, normalisation.
 - :mod:`.splits`: seeded patient-level splits.
 - :mod:`.beatdb`, :mod:`.dataset`, :mod:`.dataset_report`: the beat database (build, files, table 3 and figure 12).

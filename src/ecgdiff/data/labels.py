@@ -49,6 +49,10 @@ from .records import Record, RecordError
 
 LABELS: tuple[str, ...] = ("healthy", "mi", "bbb", "af", "other", "unknown")
 
+#: Finer labels a source may carry in ``record.meta['label']``, and the label of :data:`LABELS` each stands for
+#: (the synthetic cohort tells right from left bundle branch block).
+META_ALIASES: Mapping[str, str] = {"rbbb": "bbb", "lbbb": "bbb"}
+
 #: SNOMED-CT code of sinus rhythm (dx_mapping_scored.csv: "sinus rhythm", NSR).
 SINUS_RHYTHM = "426783006"
 
@@ -135,7 +139,8 @@ def label_ludb(diagnoses: Iterable[str]) -> str:
 def label(record: Record) -> str:
     """Label of a record, by its source: ``cinc2021`` (SNOMED codes) or ``ludb`` (statements).
 
-    Other sources (the synthetic cohort) carry their label in ``record.meta['label']``.
+    Other sources (the synthetic cohort) carry their label in ``record.meta['label']``: one of :data:`LABELS`
+    or of :data:`META_ALIASES` (``rbbb``, ``lbbb`` -> ``bbb``).
     """
     if record.source == "cinc2021":
         return label_cinc(record.diagnoses)
@@ -143,6 +148,7 @@ def label(record: Record) -> str:
         return label_ludb(record.diagnoses)
     if "label" in record.meta:
         value = str(record.meta["label"])
+        value = META_ALIASES.get(value, value)
         if value not in LABELS:
             raise ValueError(f"{record.record_id}: label {value!r} is not one of {LABELS}")
         return value
