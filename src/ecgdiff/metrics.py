@@ -86,6 +86,27 @@ def clt_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> I
     return Interval(mean, mean - half, mean + half, level, int(v.size))
 
 
+def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Interval:
+    """Mean and its Student-t interval ``mean ± t_{(1+level)/2, n-1} * std(ddof=1) / sqrt(n)``.
+
+    The same as ``scipy.stats.t.interval(level, n - 1, loc=mean, scale=scipy.stats.sem(values))``, the
+    interval of the talk's tables (the authors' ``plot_lead_inpatining.py``, ``plot_denoising.py``).
+    Non-finite values are an error; with one value the interval is undefined (NaN bounds).
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    if v.size == 0:
+        raise ValueError("t_interval: no values")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"t_interval: {int((~np.isfinite(v)).sum())} non-finite values")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"t_interval: level must be in (0, 1), got {level}")
+    mean = float(v.mean())
+    if v.size < 2:
+        return Interval(mean, float("nan"), float("nan"), level, 1)
+    half = float(stats.t.ppf(0.5 + level / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+    return Interval(mean, mean - half, mean + half, level, int(v.size))
+
+
 # --------------------------------------------------------------------------- Mahalanobis
 def chi2_quantile(dof: int, level: float = CHI2_LEVEL) -> float:
     """The ``level`` quantile of the chi-square law with ``dof`` degrees of freedom."""
