@@ -1,0 +1,440 @@
+"""Training DeScoD-ECG on clean rhythms with one kind of recorded artefact (resumable, best on validation).
+
+Training pairs (the talk's retraining, ``Bayesian_ECG/diffusion_prior/dataloaders/ecg_datasets.py``, and
+DeScoD's ``Data_Preparation/data_preparation.py``): a clean rhythm ``x [L, T]`` and ``y = x + n`` where each
+lead's noise is its own window (random start) of ONE noise channel (NSTDB channel 0 for training;
+channel 1 is kept for test inputs), scaled so that its peak-to-peak is ``a`` times the clean lead's, with
+one factor ``a ~ U[0.2, 2.0]`` per rhythm. The noise covers the valid samples only; padding stays zero.
+Unlike the released code, which drew the windows and factors once, every epoch draws new ones (the same
+law; more distinct pairs from the same records).
+
+Noise sources. :class:`NoiseSource` wraps one noise channel (real NSTDB at the rhythms' rate, or the
+simulated stand-in) with its kind (``"bw"`` or ``"em"``); any callable ``noise_fn(shape, rng) -> array``
+of raw windows can be used instead, with ``noise_kind`` given. The kind is written into the checkpoint,
+and :func:`.descod.load_model` refuses a model trained on another kind: one model per noise type.
+
+Reproducibility and resumption. All randomness of epoch ``e`` (data order, noise windows and factors,
+diffusion levels and ``eps``) is drawn from generators seeded by ``(seed, e)`` alone, and the network has
+no dropout, so a checkpoint at the end of an epoch (``last.pt`` in ``work_dir``, written atomically after
+every epoch) resumes to the same parameters as an uninterrupted run. A checkpoint made with other
+settings or data is moved aside (``last.stale.pt``), not silently reused.
+
+Validation. The validation rhythms, each with ``cv_repeats`` noisy copies, their diffusion levels (steps
+stratified over ``1..T``) and ``eps`` are drawn once from the seed; the validation loss is the mean absolute
+error of the predicted noise per valid sample. The weights of the epoch with the lowest validation loss
+are the model's (DeScoD's ``model.pth``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import leads as leadlib
+from ..io import atomic_path
+from ..runtime import pick_device
+from .descod import FORMAT, NOISE_KINDS, DeScoD, DeScoDConfig, count_parameters
+
+log = logging.getLogger(__name__)
+
+NoiseFn = Callable[[tuple[int, int, int], np.random.Generator], np.ndarray]
+HISTORY_COLUMNS = ("epoch", "train_loss", "cv_loss", "lr", "elapsed_s")
+
+
+# ----------------------------------------------------------------------------- noise
+@dataclass(frozen=True)
+class NoiseSource:
+    """One noise channel (mV, at the rhythms' sampling rate) and its kind; called, it cuts random windows.
+
+    ``origin`` says where it comes from (e.g. ``"nstdb/em channel 0"`` or ``"simulated em channel 0"``);
+    it is recorded in the checkpoint.
+    """
+
+    kind: str
+    signal: np.ndarray = field(repr=False)
+    origin: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in NOISE_KINDS:
+            raise ValueError(f"noise kind must be one of {NOISE_KINDS}, got {self.kind!r}")
+        sig = np.asarray(self.signal, dtype=np.float64)
+        if sig.ndim != 1:
+            raise ValueError(f"noise source {self.origin or self.kind}: expected one channel (1-D), got {sig.shape}")
+        if not np.isfinite(sig).all():
+            raise ValueError(f"noise source {self.origin or self.kind}: non-finite samples")
+        object.__setattr__(self, "signal", sig)
+
+    def __call__(self, shape: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
+        """``shape = (n, leads, length)`` windows, each (rhythm, lead) with its own uniform random start."""
+        n, n_leads, length = shape
+        if len(self.signal) < length:
+            raise ValueError(
+                f"noise source {self.origin or self.kind}: {len(self.signal)} samples, shorter than a window of {length}"
+            )
+        starts = rng.integers(0, len(self.signal) - length + 1, size=(n, n_leads))
+        return self.signal[starts[..., None] + np.arange(length)]
+
+
+def contaminate(
+    clean: np.ndarray,
+    raw_noise: np.ndarray,
+    factors: np.ndarray,
+    length: int,
+) -> np.ndarray:
+    """``clean [N, L, T] + scaled noise`` on the first ``length`` samples; padding is left as it is.
+
+    Each lead's window ``raw_noise [N, L, length]`` is scaled so that its peak-to-peak is ``factors [N]``
+    times the clean lead's peak-to-peak over the valid samples (DeScoD's ``Ase`` rule). A noise window or
+    a clean lead with zero peak-to-peak gets no noise.
+    """
+    clean = np.asarray(clean)
+    raw = np.asarray(raw_noise, dtype=np.float64)
+    if raw.shape != (*clean.shape[:2], length):
+        raise ValueError(f"contaminate: noise windows {raw.shape} do not match rhythms {clean.shape[:2]} x {length}")
+    valid = clean[..., :length].astype(np.float64)
+    p_clean = np.ptp(valid, axis=-1)
+    p_noise = np.ptp(raw, axis=-1)
+    scale = np.divide(
+        np.asarray(factors, dtype=np.float64)[:, None] * p_clean,
+        p_noise,
+        out=np.zeros_like(p_noise),
+        where=p_noise > 0,
+    )
+    out = clean.astype(np.float32, copy=True)
+    out[..., :length] = (valid + scale[..., None] * raw).astype(np.float32)
+    return out
+
+
+def _seed_int(*key: int) -> int:
+    return int(np.random.SeedSequence([int(k) for k in key]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def noisy_copies(
+    clean: np.ndarray, noise_fn: NoiseFn, cfg: DeScoDConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """One noisy copy of every rhythm (the training law): ``noisy [N, L, T]`` float32 and the factors ``[N]``."""
+    n, n_leads = clean.shape[:2]
+    raw = np.asarray(noise_fn((n, n_leads, cfg.length), rng))
+    factors = rng.uniform(cfg.amplitude[0], cfg.amplitude[1], size=n)
+    return contaminate(clean, raw, factors, cfg.length), factors
+
+
+# ----------------------------------------------------------------------------- trainer
+def data_fingerprint(x: np.ndarray) -> str:
+    """SHA-256 of an array's shape, dtype and bytes (identifies the training data when no manifest hash is given)."""
+    x = np.ascontiguousarray(x)
+    h = hashlib.sha256(f"{x.shape}{x.dtype}".encode())
+    h.update(memoryview(x).cast("B"))
+    return h.hexdigest()
+
+
+class DeScoDTrainer:
+    """One training run: model, optimiser, history, best weights, checkpoints (see the module docstring)."""
+
+    def __init__(
+        self,
+        clean: np.ndarray,
+        cv: np.ndarray,
+        noise_fn: NoiseFn,
+        config: DeScoDConfig,
+        work_dir: str | Path,
+        *,
+        noise_kind: str | None = None,
+        leads: Sequence[str] = leadlib.BASIS,
+        fs: float = 100.0,
+        data_hash: str | None = None,
+        device: str | torch.device = "auto",
+    ) -> None:
+        kind = noise_kind if noise_kind is not None else getattr(noise_fn, "kind", None)
+        if kind not in NOISE_KINDS:
+            raise ValueError(f"DeScoD training needs the noise kind ({NOISE_KINDS}): got {kind!r}")
+        if getattr(noise_fn, "kind", kind) != kind:
+            raise ValueError(f"noise source of kind {noise_fn.kind!r} given for a {kind!r} model")  # type: ignore[attr-defined]
+        self.cfg, self.noise_fn, self.noise_kind = config, noise_fn, kind
+        self.noise_origin = str(getattr(noise_fn, "origin", "") or type(noise_fn).__name__)
+        self.leads, self.fs = tuple(leads), float(fs)
+        self.clean = self._check(clean, "training")
+        self.cv = self._check(cv, "validation")
+        self.data_hash = data_hash or data_fingerprint(self.clean)
+        self.cv_hash = data_fingerprint(self.cv)
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
+        self.work_dir = Path(work_dir)
+        self.ckpt_path = self.work_dir / "last.pt"
+
+        torch.manual_seed(config.seed)  # network initialisation
+        self.model = DeScoD(config, self.leads, kind).to(self.device)
+        self.opt = torch.optim.Adam(self.model.net.parameters(), lr=config.lr)
+        n_items = self.clean.shape[0] * (1 if config.lead_mode == "joint" else len(self.leads))
+        self.batch_size = min(config.batch_size, n_items)
+        if self.batch_size < config.batch_size:
+            log.warning("only %d training examples: batch size %d reduced to %d", n_items, config.batch_size, n_items)
+        self.steps_per_epoch = n_items // self.batch_size
+        self.epoch = 0
+        self.elapsed = 0.0
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"cv_loss": math.inf, "epoch": -1, "state_dict": None}
+        self._setup_cv()
+        log.info(
+            "DeScoD (%s, %s): %d parameters, %d train / %d validation rhythms, batch %d, %d steps per epoch, device %s",
+            kind,
+            config.lead_mode,
+            count_parameters(self.model.net),
+            len(self.clean),
+            len(self.cv),
+            self.batch_size,
+            self.steps_per_epoch,
+            self.device,
+        )
+
+    def _check(self, x: np.ndarray, what: str) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 3 or x.shape[1] != len(self.leads):
+            raise ValueError(f"DeScoD {what} rhythms must be [N, {len(self.leads)}, T], got {x.shape}")
+        if len(x) == 0:
+            raise ValueError(f"DeScoD: no {what} rhythms")
+        if x.shape[2] < self.cfg.length:
+            raise ValueError(f"DeScoD {what} rhythms have {x.shape[2]} samples, fewer than length={self.cfg.length}")
+        if not np.isfinite(x).all():
+            raise ValueError(f"DeScoD {what} rhythms contain non-finite values")
+        if np.any(x[..., self.cfg.length :] != 0):
+            raise ValueError(f"DeScoD {what} rhythms: the padding after sample {self.cfg.length} is not zero")
+        return x
+
+    # ------------------------------------------------------------------ tensors
+    def _mask(self, t: int) -> torch.Tensor:
+        m = torch.zeros(1, 1, t)
+        m[..., : self.cfg.length] = 1.0
+        return m
+
+    def _pairs(self, clean: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        noisy, _ = noisy_copies(clean, self.noise_fn, self.cfg, rng)
+        x0 = self.model.to_net(torch.from_numpy(clean))
+        y = self.model.to_net(torch.from_numpy(noisy))
+        return x0, y
+
+    def _setup_cv(self) -> None:
+        rng = np.random.default_rng([self.cfg.seed, 1])
+        reps = np.concatenate([self.cv] * self.cfg.cv_repeats)
+        self.cv_x0, self.cv_y = self._pairs(reps, rng)
+        gen = torch.Generator().manual_seed(_seed_int(self.cfg.seed, 1))
+        m, steps = self.cv_x0.shape[0], self.cfg.steps
+        t = (torch.randperm(m, generator=gen) % steps) + 1  # every step equally often
+        u = torch.rand(m, generator=gen, dtype=torch.float64)
+        lv = self.model.sqrt_levels.detach().cpu().double()
+        self.cv_level = (lv[t - 1] + u * (lv[t] - lv[t - 1])).float()
+        self.cv_eps = torch.randn(self.cv_x0.shape, generator=gen)
+
+    @torch.no_grad()
+    def cv_loss(self) -> float:
+        """Mean absolute error of the predicted noise per valid sample on the fixed validation set."""
+        self.model.eval()
+        mask = self._mask(self.cv_x0.shape[-1]).to(self.device)
+        total, count = 0.0, 0.0
+        for a in range(0, self.cv_x0.shape[0], self.batch_size):
+            sl = slice(a, a + self.batch_size)
+            s, c = self.model.loss(
+                self.cv_x0[sl].to(self.device),
+                self.cv_y[sl].to(self.device),
+                mask,
+                self.cv_level[sl].to(self.device),
+                self.cv_eps[sl].to(self.device),
+            )
+            total += float(s)
+            count += float(c)
+        self.model.train()
+        return total / count
+
+    # ------------------------------------------------------------------ checkpoints
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.fingerprint(),
+            "noise_kind": self.noise_kind,
+            "noise_origin": self.noise_origin,
+            "leads": list(self.leads),
+            "data_hash": self.data_hash,
+            "cv_hash": self.cv_hash,
+            "batch_size": self.batch_size,
+        }
+
+    def save_checkpoint(self) -> None:
+        state = {
+            "fingerprint": self.fingerprint(),
+            "epoch": self.epoch,
+            "elapsed": self.elapsed,
+            "state_dict": self.model.net.state_dict(),
+            "opt": self.opt.state_dict(),
+            "history": self.history,
+            "best": self.best,
+        }
+        with atomic_path(self.ckpt_path, suffix=".pt") as tmp:
+            torch.save(state, tmp)
+
+    def try_resume(self) -> bool:
+        """Resume from ``last.pt`` when it was made with the same settings and data (else move it aside)."""
+        if not self.ckpt_path.exists():
+            return False
+        st = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
+        if st.get("fingerprint") != self.fingerprint():
+            stale = self.ckpt_path.with_suffix(".stale.pt")
+            self.ckpt_path.replace(stale)
+            log.warning("checkpoint %s was made with other settings or data: moved to %s", self.ckpt_path, stale)
+            return False
+        self.model.net.load_state_dict(st["state_dict"])
+        self.opt.load_state_dict(st["opt"])
+        self.epoch, self.elapsed = int(st["epoch"]), float(st["elapsed"])
+        self.history, self.best = list(st["history"]), dict(st["best"])
+        log.info(
+            "resumed from %s after epoch %d (best validation loss %.4f)",
+            self.ckpt_path,
+            self.epoch,
+            self.best["cv_loss"],
+        )
+        return True
+
+    # ------------------------------------------------------------------ training
+    def lr_at(self, epoch: int) -> float:
+        return self.cfg.lr * self.cfg.lr_gamma ** (epoch // self.cfg.lr_step_epochs)
+
+    def run_epoch(self) -> dict[str, Any]:
+        """One pass over the training rhythms with fresh noise, then validation and a checkpoint."""
+        e, cfg = self.epoch, self.cfg
+        t0 = time.perf_counter()
+        x0_all, y_all = self._pairs(self.clean, np.random.default_rng([cfg.seed, 0, e]))
+        gen = torch.Generator().manual_seed(_seed_int(cfg.seed, 2, e))
+        perm = torch.randperm(x0_all.shape[0], generator=gen)
+        mask = self._mask(x0_all.shape[-1]).to(self.device)
+        for g in self.opt.param_groups:
+            g["lr"] = self.lr_at(e)
+        self.model.train()
+        total, count = 0.0, 0.0
+        for b in range(self.steps_per_epoch):
+            idx = perm[b * self.batch_size : (b + 1) * self.batch_size]
+            x0, y = x0_all[idx].to(self.device), y_all[idx].to(self.device)
+            level = self.model.draw_levels(len(idx), gen).to(self.device)
+            eps = torch.randn(x0.shape, generator=gen).to(self.device)
+            loss, n = self.model.loss(x0, y, mask, level, eps)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.net.parameters(), cfg.grad_clip)
+            self.opt.step()
+            lv = float(loss.detach())
+            if not math.isfinite(lv):
+                raise FloatingPointError(
+                    f"DeScoD ({self.noise_kind}): training loss {lv} at epoch {e + 1}, step {b + 1}"
+                )
+            total += lv
+            count += float(n)
+        cv = self.cv_loss()
+        self.epoch += 1
+        self.elapsed += time.perf_counter() - t0
+        row = {
+            "epoch": self.epoch,
+            "train_loss": total / count,
+            "cv_loss": cv,
+            "lr": self.lr_at(e),
+            "elapsed_s": self.elapsed,
+        }
+        self.history.append(row)
+        if cv < self.best["cv_loss"]:
+            state = {k: v.detach().cpu().clone() for k, v in self.model.net.state_dict().items()}
+            self.best = {"cv_loss": cv, "epoch": self.epoch, "state_dict": state}
+        log.info(
+            "epoch %d/%d  train %.4f  validation %.4f  (best %.4f at epoch %d)  %.1f s",
+            self.epoch,
+            cfg.epochs,
+            row["train_loss"],
+            cv,
+            self.best["cv_loss"],
+            self.best["epoch"],
+            time.perf_counter() - t0,
+        )
+        self.save_checkpoint()
+        return row
+
+    def run(self, stop_after_epochs: int | None = None) -> None:
+        """Train to ``cfg.epochs`` (or stop after ``stop_after_epochs`` more epochs: a simulated interruption)."""
+        target = self.cfg.epochs if stop_after_epochs is None else min(self.cfg.epochs, self.epoch + stop_after_epochs)
+        while self.epoch < target:
+            self.run_epoch()
+
+    def checkpoint(self, provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The model file's content: best-on-validation weights, settings, noise kind, history, provenance."""
+        if self.best["state_dict"] is None:
+            raise RuntimeError(f"DeScoD ({self.noise_kind}): no epoch was trained, no best weights")
+        return {
+            "format": FORMAT,
+            "noise_kind": self.noise_kind,
+            "noise_origin": self.noise_origin,
+            "config": self.cfg.to_dict(),
+            "leads": list(self.leads),
+            "fs": self.fs,
+            "length": self.cfg.length,
+            "padded_length": int(self.clean.shape[-1]),
+            "state_dict": self.best["state_dict"],
+            "best_epoch": int(self.best["epoch"]),
+            "best_cv_loss": float(self.best["cv_loss"]),
+            "epochs_run": int(self.epoch),
+            "history": list(self.history),
+            "batch_size": self.batch_size,
+            "n_parameters": count_parameters(self.model.net),
+            "n_train": int(len(self.clean)),
+            "n_cv": int(len(self.cv)),
+            "data_hash": self.data_hash,
+            "cv_hash": self.cv_hash,
+            "train_seconds": float(self.elapsed),
+            "device": str(self.device),
+            "provenance": json.loads(json.dumps(dict(provenance or {}), default=str)),
+        }
+
+
+def train(
+    clean: np.ndarray,
+    noise_fn: NoiseFn,
+    config: DeScoDConfig,
+    work_dir: str | Path,
+    *,
+    cv: np.ndarray,
+    noise_kind: str | None = None,
+    leads: Sequence[str] = leadlib.BASIS,
+    fs: float = 100.0,
+    data_hash: str | None = None,
+    device: str | torch.device = "auto",
+    provenance: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) one DeScoD model on ``clean [N, L, T]`` with validation rhythms ``cv``; the checkpoint.
+
+    ``noise_fn`` gives raw noise windows (a :class:`NoiseSource`, whose kind is used, or any callable with
+    ``noise_kind``). Write the result with :func:`save_model`; load it with :func:`.descod.load_model`.
+    """
+    tr = DeScoDTrainer(
+        clean,
+        cv,
+        noise_fn,
+        config,
+        work_dir,
+        noise_kind=noise_kind,
+        leads=leads,
+        fs=fs,
+        data_hash=data_hash,
+        device=device,
+    )
+    tr.try_resume()
+    tr.run()
+    return tr.checkpoint(provenance)
+
+
+def save_model(path: str | Path, checkpoint: Mapping[str, Any]) -> None:
+    """Write a checkpoint from :func:`train` atomically."""
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(dict(checkpoint), tmp)
