@@ -30,7 +30,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from ecgdiff import io, leads, provenance  # noqa: E402
+from ecgdiff import io, leads, provenance, tables  # noqa: E402
 from ecgdiff.data import beats, noise  # noqa: E402
 from ecgdiff.data.records import read_wfdb_record  # noqa: E402
 from ecgdiff.diffusion import schedule  # noqa: E402
@@ -138,7 +138,7 @@ def main() -> None:
     df = pd.DataFrame(rows)
     prov = provenance.make({"benchmark": "artefact_alternation", **vars(args)}, seed=0, cpu_count=os.cpu_count())
     out = Path(args.out)
-    io.write_table(
+    tables.write_table(
         df,
         out / "artefact_alternation.csv",
         out / "artefact_alternation.md",

@@ -35,7 +35,8 @@ import torch
 
 from .. import leads as leadlib
 from ..diffusion.train import epoch_permutation
-from ..io import atomic_path, write_table
+from ..io import atomic_path
+from ..tables import write_table
 from ..runtime import pick_device
 from . import ecgrecover as er
 

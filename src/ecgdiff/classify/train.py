@@ -50,7 +50,8 @@ from sklearn.metrics import average_precision_score
 from .. import leads as leadmod
 from ..diffusion.networks.beat_unet import count_parameters
 from ..diffusion.train import epoch_permutation
-from ..io import atomic_path, write_table
+from ..io import atomic_path
+from ..tables import write_table
 from ..runtime import pick_device
 from .evaluate import macro_auc_pr
 from .predict import CLASSES, FORMAT, WINDOW_AGGREGATES, aggregate, to_classifier_input, window_probabilities
