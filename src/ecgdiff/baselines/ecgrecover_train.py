@@ -36,8 +36,8 @@ import torch
 from .. import leads as leadlib
 from ..diffusion.train import epoch_permutation
 from ..io import atomic_path
-from ..tables import write_table
 from ..runtime import pick_device
+from ..tables import write_table
 from . import ecgrecover as er
 
 log = logging.getLogger(__name__)

@@ -51,8 +51,8 @@ from .. import leads as leadmod
 from ..diffusion.networks.beat_unet import count_parameters
 from ..diffusion.train import epoch_permutation
 from ..io import atomic_path
-from ..tables import write_table
 from ..runtime import pick_device
+from ..tables import write_table
 from .evaluate import macro_auc_pr
 from .predict import CLASSES, FORMAT, WINDOW_AGGREGATES, aggregate, to_classifier_input, window_probabilities
 from .predict import window_starts as _window_starts
