@@ -11,8 +11,9 @@
 from ecgdiff.tasks.registry import TASKS, task_params  # noqa: E402  (standard library only)
 
 TASK_SHARDS = int(config["tasks"]["shards"])
-TASK_NAMES = [t for t in TASKS if t in config["tasks"]["run"]]
-TASK_SHARD_FILES = {t: [out(f"tasks/{t}/shard_{i}.npz") for i in range(TASK_SHARDS)] for t in TASKS}
+BEAT_TASKS = {name: spec for name, spec in TASKS.items() if spec.kind == "beat"}
+TASK_NAMES = [t for t in BEAT_TASKS if t in config["tasks"]["run"]]
+TASK_SHARD_FILES = {t: [out(f"tasks/{t}/shard_{i}.npz") for i in range(TASK_SHARDS)] for t in BEAT_TASKS}
 
 
 rule task_shard:
@@ -22,12 +23,12 @@ rule task_shard:
     output:
         out("tasks/{task}/shard_{shard}.npz"),
     wildcard_constraints:
-        task="|".join(TASKS),
+        task="|".join(BEAT_TASKS),
         shard=r"\d+",
     log:
         log("tasks/{task}/shard_{shard}.log"),
     params:
-        beats_dir=lambda w, input: os.path.dirname(input.beats[0]),
+        data_dir=lambda w, input: os.path.dirname(input.beats[0]),
         settings=lambda w: task_params(w.task, config),
     conda:
         ENV_SAMPLE
@@ -40,7 +41,7 @@ rule task_shard:
         "../../scripts/task_shard.py"
 
 
-for _task, _spec in TASKS.items():
+for _task, _spec in BEAT_TASKS.items():
 
     rule:
         name:
@@ -70,7 +71,7 @@ for _task, _spec in TASKS.items():
             log(f"tasks/{_task}/gather.log"),
         params:
             task=_task,
-            beats_dir=lambda w, input: os.path.dirname(input.beats[0]),
+            data_dir=lambda w, input: os.path.dirname(input.beats[0]),
             settings=task_params(_task, config),
         conda:
             ENV_PLOT

@@ -27,6 +27,12 @@ class TaskSpec:
         noise_estimation: whether it estimates noise levels (paper algorithm 2) before sampling.
         extra_samplers: key of its section listing samplers besides the paper's (table columns), if any.
         sampler: the sampler it always uses instead of ``tasks.sampler`` (a study of that sampler), if any.
+        kind: ``"beat"`` (beat database and beat prior) or ``"rhythm"`` (rhythm database and rhythm prior).
+        inputs: the models and databases its shard jobs read besides its own database and prior (names of
+            :data:`ecgdiff.tasks.inputs.LOADERS`, e.g. ``classifier``, ``ecgrecover``, ``beat_prior``).
+        gather_inputs: those its gather job reads.
+        section: its configuration section (``tasks.<name>`` for beat tasks, ``rhythm_tasks.<name>`` for rhythm
+            tasks).
     """
 
     name: str
@@ -36,16 +42,25 @@ class TaskSpec:
     noise_estimation: bool = True
     extra_samplers: str | None = None
     sampler: str | None = None
+    kind: str = "beat"
+    inputs: tuple[str, ...] = ()
+    gather_inputs: tuple[str, ...] = ()
     output_keys: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.kind not in ("beat", "rhythm"):
+            raise ValueError(f"task {self.name}: kind must be 'beat' or 'rhythm', got {self.kind!r}")
         object.__setattr__(self, "output_keys", ("table_csv", "table_md", *self.figures))
+
+    @property
+    def section(self) -> str:
+        return "tasks" if self.kind == "beat" else "rhythm_tasks"
 
     def samplers(self, config: Mapping[str, Any]) -> list[str]:
         """Names of the samplers the task's jobs run, the paper's first (each once)."""
-        names = [self.sampler or config["tasks"]["sampler"]]
+        names = [self.sampler or config[self.section]["sampler"]]
         if self.extra_samplers:
-            names += list(config["tasks"][self.name][self.extra_samplers])
+            names += list(config[self.section][self.name][self.extra_samplers])
         if self.noise_estimation:
             names.append("mcgdiff")  # the noise estimation runs MCGdiff's SMC
         return list(dict.fromkeys(names))
@@ -101,12 +116,12 @@ def get(task: str) -> TaskSpec:
 def task_params(task: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the jobs of ``task`` depend on, taken from the resolved workflow configuration.
 
-    ``run``, ``label``, ``seed``, ``device``; the shared sampling settings (``shards``, ``max_batch_rows``, the
-    paper's ``sampler``); the task's own section; the options (``inverse.<name>``) of each sampler it runs; the
+    ``run``, ``label``, ``seed``, ``device``; the shared sampling settings of its kind (``tasks`` or ``rhythm_tasks``:
+    ``shards``, ``max_batch_rows``, the paper's ``sampler``); the task's own section; the options (``inverse.<name>``) of each sampler it runs; the
     noise estimation (``noise_estimation``) when it estimates noise levels.
     """
     spec = get(task)
-    tasks = config["tasks"]
+    tasks = config[spec.section]
     params: dict[str, Any] = {
         "run": config["run"],
         "label": config["label"],
