@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from flop_timing import count_flops, measure_peaks, timed2  # noqa: E402  (benchmarks/flop_timing.py)
 
-from ecgdiff import io, leads, provenance  # noqa: E402
+from ecgdiff import io, leads, provenance, tables  # noqa: E402
 from ecgdiff.diffusion.networks import model_config_dict  # noqa: E402
 from ecgdiff.diffusion.networks.rhythm_unet import (  # noqa: E402
     PAPER_SIZE,
@@ -309,7 +309,7 @@ def main() -> None:
         cuda=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     )
     if rows:
-        io.write_table(
+        tables.write_table(
             pd.DataFrame(rows),
             out / "rhythm_speed.csv",
             out / "rhythm_speed.md",
