@@ -28,6 +28,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/prior.smk"
 include: "workflow/rules/tasks.smk"
+include: "workflow/rules/rhythm.smk"
 include: "workflow/rules/report.smk"
 
 
