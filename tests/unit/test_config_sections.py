@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ecgdiff.baselines.descod import DeScoDConfig
 from ecgdiff.baselines.ecgrecover import ECGrecoverConfig
 from ecgdiff.classify.train import ClassifierConfig
 from ecgdiff.classify.xresnet1d import XResNetConfig
 from ecgdiff.data.labels import RhythmLabelRules
+from ecgdiff.data.noise import NoisySetSettings, TrainingNoiseSettings, settings_at_rate
 from ecgdiff.data.rhythmdb import RhythmSettings, SplitSettings
 from ecgdiff.data.rhythms import RhythmParams
 from ecgdiff.diffusion.networks.rhythm_unet import RhythmUNetConfig
@@ -51,6 +53,9 @@ def props(*path):
         (("classifier", "train"), ClassifierConfig, ()),
         (("ecgrecover", "settings"), ECGrecoverConfig, ()),
         (("prior", "train"), TrainConfig, ()),
+        (("artefacts", "descod", "settings"), DeScoDConfig, ()),
+        (("artefacts", "noise", "test"), NoisySetSettings, ("fs",)),
+        (("artefacts", "noise", "train"), TrainingNoiseSettings, ("fs",)),
     ],
 )
 def test_schema_section_declares_the_dataclass_fields(path, cls, drop):
@@ -95,6 +100,9 @@ def test_every_configuration_builds_its_settings(path):
     XResNetConfig(**config["classifier"]["model"])
     ClassifierConfig(**{**config["classifier"]["train"], "seed": 0})
     ECGrecoverConfig(**{**config["ecgrecover"]["settings"], "seed": 0})
+    DeScoDConfig.from_dict({**config["artefacts"]["descod"]["settings"], "seed": 0})
+    settings_at_rate(config["artefacts"]["noise"]["test"], config["rhythm"]["fs"])
+    settings_at_rate(config["artefacts"]["noise"]["train"], config["rhythm"]["fs"], TrainingNoiseSettings)
     for task, spec in TASKS.items():
         if task in config[spec.section]["run"]:
             TaskContext.from_params(task, task_params(task, config))

@@ -146,11 +146,81 @@ rule train_ecgrecover:
         "../../scripts/train_ecgrecover.py"
 
 
+# ---------------------------------------------------------------- artefact removal: noisy test sets and DeScoD
+# The noise records: NSTDB's bw and em (downloaded) or, in the embedded default, their simulated stand-ins.
+NOISE = config["artefacts"]["noise"]
+NOISE_FROM_NSTDB = NOISE["source"] == "nstdb"
+NOISE_INPUT = [download_manifest("nstdb")] if NOISE_FROM_NSTDB else []
+NOISE_SOURCE = physionet_dir("nstdb") if NOISE_FROM_NSTDB else "simulated"
+
+
+rule noisy_set:
+    input:
+        NOISE_INPUT,
+        rhythms=RHYTHMS_FILES,
+    output:
+        noisy=out("data/noisy/{kind}/noisy.npy"),
+        noise=out("data/noisy/{kind}/noise.npy"),
+        table=out("data/noisy/{kind}/noise.parquet"),
+        manifest=out("data/noisy/{kind}/manifest.json"),
+    wildcard_constraints:
+        kind="bw|em",
+    params:
+        data_dir=RHYTHMS_DIR,
+        source=NOISE_SOURCE,
+        settings=NOISE["test"],
+        seed=NOISE["seed"],
+    log:
+        log("data/noisy_{kind}.log"),
+    conda:
+        ENV_DATA
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    script:
+        "../../scripts/noisy_set.py"
+
+
+rule train_descod:
+    input:
+        NOISE_INPUT,
+        rhythms=RHYTHMS_FILES,
+    output:
+        model=out("models/descod_{kind}.pt"),
+        table=out("tables/descod_training_{kind}.csv"),
+        table_md=out("tables/descod_training_{kind}.md"),
+    wildcard_constraints:
+        kind="bw|em",
+    params:
+        data_dir=RHYTHMS_DIR,
+        work_dir=lambda w: out(f"models/checkpoints/descod_{w.kind}"),
+        source=NOISE_SOURCE,
+        noise_train=NOISE["train"],
+        noise_test=NOISE["test"],
+        seed=NOISE["seed"],
+        settings={**config["artefacts"]["descod"]["settings"], "seed": config["seed"] if config["artefacts"]["descod"]["settings"].get("seed") is None else config["artefacts"]["descod"]["settings"]["seed"]},
+        device=config["device"],
+    log:
+        log("models/train_descod_{kind}.log"),
+    threads: config["artefacts"]["descod"]["threads"]
+    resources:
+        mem_mb=config["artefacts"]["descod"]["mem_mb"],
+        runtime=config["artefacts"]["descod"]["runtime_min"],
+        gpu=1,
+    conda:
+        ENV_TRAIN
+    script:
+        "../../scripts/train_descod.py"
+
+
 register(
     "rhythm",
     RHYTHMS_FILES
     + [RHYTHM_PRIOR, CLASSIFIER, ECGRECOVER]
     + [out(f"tables/{n}.{e}") for n in ("rhythm_training_loss", "classifier_training", "ecgrecover_training") for e in ("csv", "md")]
+    + [out(f"models/descod_{k}.pt") for k in NOISE["kinds"]]
+    + [out(f"tables/descod_training_{k}.{e}") for k in NOISE["kinds"] for e in ("csv", "md")]
     + [out(f"figures/{n}.{e}") for n in ("rhythm_training_loss", "fig_rhythm_generated") for e in ("png", "pdf")],
 )
 
