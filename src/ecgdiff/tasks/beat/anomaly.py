@@ -174,7 +174,7 @@ def summarise(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, metrics.Roc
     num, disp = [], []
     for g in GROUPS:
         sub = df[df["group"] == g]
-        iv = metrics.clt_interval(sub["distance"])
+        iv = metrics.t_interval(sub["distance"])
         num.append(
             {
                 "group": g,
@@ -211,7 +211,7 @@ def gather(db: Any, shards: list[Shard], ctx: TaskContext, outputs: Mapping[str,
     caption = (
         f"MI detection (paper 3.3.4): rescaled Mahalanobis distance of the real V1-V6 from "
         f"{s.n_samples} posterior samples given {', '.join(s.observed)}, averaged over leads; "
-        f"mean and 95% CLT interval per group; AUC of the distance with its DeLong 95% interval. "
+        f"mean and 95% t-interval per group; AUC of the distance with its DeLong 95% interval. "
         + (
             f"Controls: healthy {'/'.join(s.control_splits)} patients matched to the MI set's age by sex "
             f"(Gaussian kernel, {s.bandwidth_years}-year bandwidth)."

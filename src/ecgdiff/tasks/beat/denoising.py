@@ -7,7 +7,7 @@ noise levels are unknown to the sampler: they are estimated by the noise-level e
 algorithm 2, N_MLE = ``noise_estimation.iterations``), then posterior samples are drawn (``tasks.sampler``, MCGdiff
 in the paper).
 
-Metrics, per patient, then mean and 95 % CLT interval over patients:
+Metrics, per patient, then mean and 95 % t-interval over patients:
 
 - **rescaled Mahalanobis distance** of the true beat from the posterior, per lead (176 samples) then
   averaged over leads: ``d / chi2.ppf(0.99, 176)`` as the paper states (0.130 +- 0.003 in the paper),
@@ -117,7 +117,7 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int)
 
 
 def summarise(shards: list[Shard]) -> pd.DataFrame:
-    """The table: one row per metric, mean and 95 % CLT interval over patients."""
+    """The table: one row per metric, mean and 95 % t-interval over patients."""
     maha = concat(shards, "maha").mean(axis=1)
     maha_sq = concat(shards, "maha_sq").mean(axis=1)
     err = np.abs(concat(shards, "sigma_hat") - concat(shards, "sigma_true"))
@@ -131,7 +131,7 @@ def summarise(shards: list[Shard]) -> pd.DataFrame:
     ]
     out = []
     for name, values in rows:
-        iv = metrics.clt_interval(values)
+        iv = metrics.t_interval(values)
         out.append({"metric": name, "mean": iv.estimate, "ci_low": iv.low, "ci_high": iv.high, "n_patients": iv.n})
     return pd.DataFrame(out)
 
@@ -155,7 +155,7 @@ def gather(db: Any, shards: list[Shard], ctx: TaskContext, outputs: Mapping[str,
         f"Denoising (paper 3.3.1): per-lead noise sigma_l ~ Exponential(mean {s.noise_mean}), "
         f"noise levels estimated ({ctx.noise.iterations} iterations), "
         f"{s.n_samples} posterior samples ({ctx.sampler}); "
-        "mean and 95% CLT interval over test patients. Covariance: "
+        "mean and 95% t-interval over test patients. Covariance: "
         f"{s.covariance}."
     )
     write_table_pair(table, display, outputs["table_csv"], outputs["table_md"], caption, prov)

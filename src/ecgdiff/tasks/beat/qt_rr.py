@@ -14,13 +14,13 @@ Protocol, per test patient (one random beat each):
    end cannot be measured counts as a failure (reported) and is left out.
 5. Per patient, the mean QT at each RR (over the measured samples) is fitted with each QT-RR law of
    :data:`ecgdiff.qt.QT_LAWS` (least squares, RR and QT in seconds) and scored by R^2; table 2 gives
-   the mean R^2 and its 95 % CLT interval over patients.
+   the mean R^2 and its 95 % t-interval over patients.
 
 Patients whose real beat has no measurable QRS or T wave are excluded (counted in the table's caption),
 as are patients with fewer than three RR values with a measured QT.
 
 Outputs: ``tables/table2_qt_rr.{csv,md}``, ``figures/fig7_qt_rr.{png,pdf}`` (QT against RR with 95 %
-CLT intervals over the posterior samples and the fitted Fridericia curves, with and without offset, for a
+t-intervals over the posterior samples and the fitted Fridericia curves, with and without offset, for a
 few patients),
 ``figures/fig8_qt_beats.{png,pdf}`` (posterior beats for three RR values against the observed QRS).
 """
@@ -186,13 +186,13 @@ def fits(shards: list[Shard], ctx: TaskContext) -> tuple[pd.DataFrame, dict[str,
 
 
 def summarise(per_patient: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 2: mean R^2 and 95 % CLT interval over patients per law."""
+    """Table 2: mean R^2 and 95 % t-interval over patients per law."""
     if per_patient.empty:
         raise ValueError("qt_rr: no patient could be fitted (see the exclusion counts)")
     num, disp = [], []
     for law in LAW_ORDER:
         r2 = per_patient.loc[per_patient["law"] == law, "r2"].to_numpy()
-        iv = metrics.clt_interval(r2)
+        iv = metrics.t_interval(r2)
         spec = qtlib.QT_LAWS[law]
         num.append(
             {
@@ -222,7 +222,7 @@ def gather(db: Any, shards: list[Shard], ctx: TaskContext, outputs: Mapping[str,
     n_meas = int(sum(np.isfinite(sh.arrays["qt_ms"]).sum() for sh in shards))
     caption = (
         f"Table 2: R^2 of QT-RR laws fitted per patient to the mean QT of {s.n_samples} posterior samples "
-        f"at each RR of {list(s.rr_ms)} ms, given all leads up to the end of the QRS; mean and 95% CLT "
+        f"at each RR of {list(s.rr_ms)} ms, given all leads up to the end of the QRS; mean and 95% t-"
         f"interval over {counts['fitted']} of {counts['patients']} test patients "
         f"({counts['excluded_real_beat']} excluded: QRS or T wave of the real beat not measurable; "
         f"{counts['excluded_few_rr']} with < 3 RR values measured). "
@@ -237,7 +237,7 @@ def gather(db: Any, shards: list[Shard], ctx: TaskContext, outputs: Mapping[str,
 def plot_qt(
     shards: list[Shard], per_patient: pd.DataFrame, ctx: TaskContext, stem: str, prov: Mapping[str, Any]
 ) -> None:
-    """Figure 7: QT against RR (95 % CLT intervals over posterior samples) with the fitted Fridericia curves."""
+    """Figure 7: QT against RR (95 % t-intervals over posterior samples) with the fitted Fridericia curves."""
     import matplotlib.pyplot as plt
 
     s = ctx.settings
@@ -253,7 +253,7 @@ def plot_qt(
         means, halves = [], []
         for g in range(len(rr)):
             v = qt_ms[i, g][np.isfinite(qt_ms[i, g])]
-            iv = metrics.clt_interval(v) if len(v) else None
+            iv = metrics.t_interval(v) if len(v) else None
             means.append(iv.estimate if iv else np.nan)
             halves.append(iv.half_width if iv else np.nan)
         ax.errorbar(rr, means, yerr=halves, fmt="o", color=color, ms=3, capsize=2, label=f"patient {p}")
