@@ -86,7 +86,7 @@ ARTEFACT_KEYS: tuple[str, ...] = tuple(
     f.name for f in dataclasses.fields(ArtefactSettings) if f.name not in ("fs", "sampler", "sampler_options")
 )
 
-#: The talk's table 2 (slide "Artefact Removal in ECGs"; /shared/seeds/000_ad6e041a07757447.txt): ``(mean,
+#: The talk's table 2 (its slide "Artefact Removal in ECGs", as printed there): ``(mean,
 #: half-width)`` of RMSE, MAD and DTW, and the xresnet1d50 AUC-PR of NSR, BBB, AF, keyed by ``(kind, method)``
 #: (``("truth", "truth")``: its ground-truth row). The talk's "RhythmDiff-MGPS" rows are our ``mgps`` rows.
 TALK_TABLE2: dict[tuple[str, str], dict[str, Any]] = {
