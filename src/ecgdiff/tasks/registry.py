@@ -103,6 +103,20 @@ TASKS: dict[str, TaskSpec] = {
             noise_estimation=False,
             sampler="mcgdiff",
         ),
+        TaskSpec(
+            "rhythm_artefacts",
+            "ecgdiff.tasks.rhythm.artefacts",
+            "artefact_removal",
+            {
+                "figure_bbb": "fig_artefacts_bbb",
+                "figure_af": "fig_artefacts_af",
+                "figure_amplitude": "fig_artefacts_vs_amplitude",
+            },
+            noise_estimation=False,
+            extra_samplers="samplers",
+            kind="rhythm",
+            inputs=("noisy_bw", "noisy_em", "descod_bw", "descod_em", "classifier"),
+        ),
     )
 }
 
