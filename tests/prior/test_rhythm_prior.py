@@ -27,7 +27,7 @@ from ecgdiff.diffusion.train import (
     save_prior,
     train_rhythm_prior,
 )
-from ecgdiff.io import read_table, read_table_provenance
+from ecgdiff.tables import read_table, read_table_provenance
 from ecgdiff.leads import BASIS
 
 FS, VALID, PADDED = 100.0, 250, 256  # 2.5-s windows padded to 256 samples: a small stand-in of 1000 -> 1024

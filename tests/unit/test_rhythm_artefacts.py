@@ -57,7 +57,6 @@ SECTION = dict(
     n_patients=None,
     kinds=["em", "bw"],
     samplers=["ddnm"],
-    sampler_options={"ddnm": {"eta": 0.85}},
     artefact=ARTEFACT,
     batch_patients=None,
     descod_shots=1,
@@ -73,7 +72,10 @@ SECTION = dict(
     figure_leads=["I", "aVF", "V2"],
     amplitude_bins=3,
 )
-INVERSE = {"mgps": {"steps": 3, "grad_steps": 1, "grad_steps_final": 1, "final_window": 1}, "ddnm": {"steps": 4}}
+INVERSE = {
+    "mgps": {"steps": 3, "grad_steps": 1, "grad_steps_final": 1, "final_window": 1},
+    "ddnm": {"steps": 4, "eta": 0.85},
+}
 
 
 # --------------------------------------------------------------------------- the analytic prior
@@ -241,7 +243,7 @@ def make_ctx(shards: int = 1, inverse=None, **section) -> TaskContext:
         "seed": 3,
         "device": "cpu",
         "rhythm_tasks": {"shards": shards, "max_batch_rows": None, "sampler": "mgps", TASK: {**SECTION, **section}},
-        "inverse": inverse or INVERSE,
+        "rhythm_inverse": inverse or INVERSE,
     }
     return TaskContext.from_params(TASK, registry.task_params(TASK, config))
 
@@ -306,7 +308,7 @@ def test_alternation_rows_equal_rhythm_metrics_on_the_result(setup):
     for kind in ("em", "bw"):
         y, noise = setup["noisy"][kind]
         for name in ("mgps", "ddnm"):
-            opts = SamplerSpec(name, INVERSE[name]).replace(**SECTION["sampler_options"].get(name, {})).options
+            opts = SamplerSpec(name, INVERSE[name]).options
             model = arts.ProviderArtefactModel(
                 ctx.settings.artefact_settings(FS, name, opts), ExactPosterior(setup["prior"]), LENGTH
             )
@@ -323,7 +325,7 @@ def test_alternation_rows_equal_rhythm_metrics_on_the_result(setup):
         n12 = leads.derive(noise[..., :LENGTH], leads.BASIS, leads.STANDARD_12)
         np.testing.assert_allclose(sh.arrays[f"amplitude__{kind}"], np.sqrt((n12**2).mean(axis=(1, 2))))
     assert {r[0] for r in setup["requests"]} == {"mgps", "ddnm"}
-    assert ("ddnm", {"eta": 0.85}) in setup["requests"]
+    assert ("ddnm", {}) in setup["requests"] and ctx.samplers["ddnm"].options["eta"] == 0.85
 
 
 def test_floor_and_filter_rows_are_the_metrics_of_their_signals(setup):
@@ -449,7 +451,7 @@ def test_empty_shard_and_a_class_without_patient(tmp_path, caplog):
     prior = RhythmGaussian(spiky_mean())
     db = make_db(prior, ["NSR", "BBB", "other"], seed=1, shared=False)
     paths = write_inputs(tmp_path, db)
-    ctx = make_ctx(shards=4, kinds=["bw"], samplers=[], sampler_options={}, n_boot=0)
+    ctx = make_ctx(shards=4, kinds=["bw"], samplers=[], n_boot=0)
     factory, provider, _ = exact_factory(prior)
     empty = arts.run_shard(db, ctx, factory, 3, inputs=TaskInputs(paths, "cpu"))
     assert not provider.calls
@@ -463,9 +465,9 @@ def test_empty_shard_and_a_class_without_patient(tmp_path, caplog):
 
 def test_real_samplers_run_through_the_task_seam(setup, tmp_path):
     """MGPS and DDNM+ (few steps) on the analytic prior's exact denoiser through the task's PosteriorSampler; the
-    task's sampler options (eta 0.85) reach the sampler."""
+    options of rhythm_inverse (eta 0.85) reach the sampler."""
     db, paths = setup["db"], setup["paths"]
-    ctx = make_ctx(n_patients=2, kinds=["bw"], sampler_options={"ddnm": {"eta": 0.85}}, n_boot=0)
+    ctx = make_ctx(n_patients=2, kinds=["bw"], n_boot=0)
     seen = {}
     factory = ctx.providers(setup["prior"])
 
@@ -487,8 +489,6 @@ def test_settings_are_validated():
     bad = [
         ({"kinds": ["em", "ma"]}, "kinds"),
         ({"samplers": ["nope"]}, "unknown sampler"),
-        ({"sampler_options": {"ddnm": {"eta": 2.0}}}, "sampler_options.ddnm"),
-        ({"sampler_options": {"ddnm": {"etta": 0.5}}}, "sampler_options.ddnm"),
         ({"artefact": {**ARTEFACT, "alpha": 1}}, "unknown keys"),
         ({"artefact": {k: v for k, v in ARTEFACT.items() if k != "rounds"}}, "missing keys"),
         ({"artefact": {**ARTEFACT, "rounds": 1}}, "rounds"),
@@ -506,10 +506,9 @@ def test_settings_are_validated():
     with pytest.raises(ValueError, match="missing keys"):
         TaskContext.from_params(
             TASK,
-            {**registry.task_params(TASK, {"run": "u", "label": "u", "seed": 0, "device": "cpu", "inverse": INVERSE,
+            {**registry.task_params(TASK, {"run": "u", "label": "u", "seed": 0, "device": "cpu", "rhythm_inverse": INVERSE,
              "rhythm_tasks": {"shards": 1, "max_batch_rows": None, "sampler": "mgps", TASK: SECTION}}),
              "task": {k: v for k, v in SECTION.items() if k != "band"}},
         )  # fmt: skip
-    ctx = make_ctx(sampler_options={"pgdm": {"steps": 3}})
-    with pytest.raises(ValueError, match="does not run"):
-        arts.alternation_samplers(ctx)
+    with pytest.raises(ValueError, match="eta must be in"):
+        make_ctx(inverse={**INVERSE, "ddnm": {"steps": 4, "eta": 2.0}})

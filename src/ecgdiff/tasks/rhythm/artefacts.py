@@ -59,7 +59,7 @@ from ... import rhythm_metrics
 from ...baselines import descod, filters
 from ...classify.evaluate import auc_pr_table
 from ...classify.predict import SAMPLE_AGGREGATES
-from ...inverse import SamplerSpec, available
+from ...inverse import available
 from ...inverse.artefacts import ArtefactModel, ArtefactSettings
 from ...metrics import t_interval
 from ...plots import save_figure
@@ -127,7 +127,6 @@ class Settings:
     n_patients: int | None  # test patients, one rhythm each (None: all)
     kinds: tuple[str, ...]  # noise kinds: em (EMR), bw (BWR)
     samplers: tuple[str, ...]  # inner samplers of the alternation besides rhythm_tasks.sampler (table rows)
-    sampler_options: dict  # sampler -> options for this task, on top of inverse.<sampler>
     artefact: dict  # the alternation: every key of ARTEFACT_KEYS (ecgdiff.inverse.artefacts.ArtefactSettings)
     batch_patients: int | None  # patients per alternation call (None: the whole shard)
     descod_shots: int | None  # DeScoD samples averaged per input (None: the model's own setting)
@@ -149,16 +148,9 @@ class Settings:
             raise ValueError(f"{where}.n_patients must be >= 1 or null, got {self.n_patients}")
         if not self.kinds or len(set(self.kinds)) != len(self.kinds) or set(self.kinds) - set(KINDS):
             raise ValueError(f"{where}.kinds must be distinct kinds of {sorted(KINDS)}, got {list(self.kinds)}")
-        for name in (*self.samplers, *self.sampler_options):
+        for name in self.samplers:
             if name not in available():
                 raise ValueError(f"{where}: unknown sampler {name!r}; available: {', '.join(available())}")
-        for name, opts in self.sampler_options.items():
-            if not isinstance(opts, Mapping):
-                raise ValueError(f"{where}.sampler_options.{name} must be a mapping of options, got {opts!r}")
-            try:
-                SamplerSpec(name, dict(opts))
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"{where}.sampler_options.{name}: {err}") from err
         section = dict(self.artefact)
         unknown, missing = sorted(set(section) - set(ARTEFACT_KEYS)), [k for k in ARTEFACT_KEYS if k not in section]
         if unknown or missing:
@@ -231,11 +223,7 @@ class Settings:
 
 def alternation_samplers(ctx: TaskContext) -> list[str]:
     """Inner samplers of the alternation rows: the section's sampler first, then ``samplers`` (each once)."""
-    names = list(dict.fromkeys([ctx.sampler, *ctx.settings.samplers]))
-    extra = sorted(set(ctx.settings.sampler_options) - set(names))
-    if extra:
-        raise ValueError(f"rhythm_tasks.{TASK}.sampler_options names samplers the task does not run: {extra}")
-    return names
+    return list(dict.fromkeys([ctx.sampler, *ctx.settings.samplers]))
 
 
 def methods(ctx: TaskContext) -> list[str]:
@@ -472,8 +460,7 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int,
     """Denoise and score the shard's patients with every method and noise kind; returns the shard's arrays."""
     s = ctx.settings
     samplers = alternation_samplers(ctx)
-    overrides = {name: dict(s.sampler_options.get(name, {})) for name in samplers}
-    specs = {name: ctx.samplers[name].replace(**overrides[name]) for name in samplers}  # validated
+    specs = {name: ctx.samplers[name] for name in samplers}  # validated (rhythm_inverse.<name>)
     x, meta = select(*patients(db, ctx), shard, ctx.run.shards)
     P, n, fs = len(meta), int(db.length), float(db.fs)
     rids = meta["rhythm_id"].tolist()
@@ -536,7 +523,7 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int,
         for name in samplers:
             key = f"rhythmdiff_{name}"
             model_alt = ProviderArtefactModel(
-                s.artefact_settings(fs, name, specs[name].options), providers(name, **overrides[name]), length=n
+                s.artefact_settings(fs, name, specs[name].options), providers(name), length=n
             )
             t0 = time.perf_counter()
             arrays, ex = alternate(
@@ -680,10 +667,7 @@ def caption(db: Any, shards: Sequence[Shard], ctx: TaskContext) -> str:
         for k, i in infos.items()
     )
     sources = ", ".join(str(x) for x in (db.manifest.get("sources") or [])) or "the rhythm database"
-    opts = "; ".join(
-        f"{name}: {ctx.samplers[name].replace(**s.sampler_options.get(name, {})).options}"
-        for name in alternation_samplers(ctx)
-    )
+    opts = "; ".join(f"{name}: {ctx.samplers[name].options}" for name in alternation_samplers(ctx))
     n = len(concat(shards, "patient_id"))
     layout = "lead axis (the authors' layout)" if s.dtw_sequence == "lead" else "time axis (the authors': lead axis)"
     return (
