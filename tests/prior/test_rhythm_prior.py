@@ -27,8 +27,8 @@ from ecgdiff.diffusion.train import (
     save_prior,
     train_rhythm_prior,
 )
-from ecgdiff.tables import read_table, read_table_provenance
 from ecgdiff.leads import BASIS
+from ecgdiff.tables import read_table, read_table_provenance
 
 FS, VALID, PADDED = 100.0, 250, 256  # 2.5-s windows padded to 256 samples: a small stand-in of 1000 -> 1024
 TINY = RhythmUNetConfig(

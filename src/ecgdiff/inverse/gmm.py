@@ -266,3 +266,71 @@ def random_beatlike_gmm(
     w = torch.rand(n_components, generator=generator, dtype=torch.float64) + 0.5
     floor = torch.full((n_components,), floor_std**2, dtype=torch.float64)
     return LowRankGMM(w, means, Qt, lam, floor, tuple(x_shape))
+
+
+def random_rhythmlike_gmm(
+    n_time: int = 32,
+    length: int | None = None,
+    leads: tuple[str, ...] | None = None,
+    n_components: int = 3,
+    rank: int = 8,
+    period: float = 8.0,
+    mean_std: float = 0.5,
+    component_std: float = 0.2,
+    floor_std: float = 0.03,
+    heart_fraction: float = 0.5,
+    generator: torch.Generator | None = None,
+) -> LowRankGMM:
+    """A random mixture shaped like zero-padded rhythms of the modelled leads ``[len(leads), n_time]``.
+
+    Rhythm conventions (the talk's prior): the modelled leads (default :data:`ecgdiff.leads.BASIS`), the first
+    ``length`` samples valid and the rest zero padding. Each component's mean is a train of beats, one every
+    ``period * u`` samples (``u`` uniform on [0.8, 1.2] per component, a random phase), each beat a bump of
+    width ``period / 8`` whose heart vector (X, Y, Z) is random per component and mapped to the leads by their
+    Dower rows (:func:`ecgdiff.leads.dower_matrix`: the leads are correlated as a dipole makes them), rms
+    ``mean_std`` over the valid samples. Of the ``rank`` covariance directions, ``heart_fraction`` are
+    smooth heart-vector signals seen through the Dower rows and the others smooth signals of every lead (the
+    part of real leads a dipole does not explain); eigenvalues and the isotropic floor as
+    :func:`random_beatlike_gmm`. Means and directions are zero on the padding, whose prior spread is the floor
+    alone (a trained prior has learnt that the padding is zero).
+    """
+    from .. import leads as leadlib
+
+    names = tuple(leads or leadlib.BASIS)
+    L, T = len(names), int(n_time)
+    valid = T if length is None else int(length)
+    if not 0 < valid <= T:
+        raise ValueError(f"need 0 < length <= n_time, got {valid}, {T}")
+    if not 0.0 <= heart_fraction <= 1.0:
+        raise ValueError(f"heart_fraction must be in [0, 1], got {heart_fraction}")
+    dower = torch.as_tensor(leadlib.dower_matrix(names), dtype=torch.float64)  # [L, 3]
+    d = L * T
+    t = torch.arange(T, dtype=torch.float64)
+    width = max(period / 8.0, 0.5)
+    smooth = max(period / 6.0, 0.5)
+    means = []
+    for _ in range(n_components):
+        rr = period * (0.8 + 0.4 * float(torch.rand((), generator=generator, dtype=torch.float64)))
+        phase = rr * float(torch.rand((), generator=generator, dtype=torch.float64))
+        beats = torch.arange(phase, T + rr, rr, dtype=torch.float64)
+        train = torch.exp(-0.5 * ((t[:, None] - beats[None, :]) / width) ** 2).sum(1)  # [T]
+        heart = torch.randn(3, generator=generator, dtype=torch.float64)
+        m = (dower @ heart)[:, None] * train[None, :]
+        m[:, valid:] = 0.0
+        means.append(m.reshape(d) / m[:, :valid].pow(2).mean().sqrt() * mean_std)
+    n_heart = int(round(heart_fraction * rank))
+    Q = []
+    for _ in range(n_components):
+        xyz = _smooth_noise((n_heart, 3, T), smooth, generator)
+        own = _smooth_noise((rank - n_heart, L, T), smooth, generator)
+        B = torch.cat([torch.einsum("lk,rkt->rlt", dower, xyz), own])  # [rank, L, T]
+        B[:, :, valid:] = 0.0
+        q, _ = torch.linalg.qr(B.reshape(rank, d).T)
+        Q.append(q)
+    lam = 0.7 ** torch.arange(rank, dtype=torch.float64)  # decay and scale of random_beatlike_gmm
+    lam = lam / lam.sum() * (component_std**2) * (L * valid)
+    w = torch.rand(n_components, generator=generator, dtype=torch.float64) + 0.5
+    floor = torch.full((n_components,), floor_std**2, dtype=torch.float64)
+    return LowRankGMM(
+        w, torch.stack(means), torch.stack(Q), lam[None].expand(n_components, rank).clone(), floor, (L, T)
+    )

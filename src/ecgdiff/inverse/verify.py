@@ -201,6 +201,41 @@ def beat_problems(n_time: int = 176, seed: int = 0, n_components: int = 4, rank:
     return out
 
 
+def rhythm_problems(
+    n_time: int = 32,
+    length: int = 30,
+    seed: int = 0,
+    n_components: int = 3,
+    rank: int = 8,
+    period: float = 8.0,
+    sigma_y: float = 0.05,
+) -> dict[str, Problem]:
+    """Rhythm-shaped problems: the missing-lead settings of the talk's table on the modelled leads.
+
+    Prior: :func:`ecgdiff.inverse.gmm.random_rhythmlike_gmm` over ``[8, n_time]`` (the leads of
+    :data:`ecgdiff.leads.BASIS`, the first ``length`` samples valid, the rest padding). Every problem observes
+    its leads over the valid samples only (the padding is never observed), with std ``sigma_y`` (the talk's
+    likelihood std, 0.05):
+
+    - ``lead_I``: lead I alone (the talk's table);
+    - ``limb``: I and II (the six limb leads);
+    - ``without_V3``: every modelled lead but V3.
+    """
+    from .. import leads as L
+    from .gmm import random_rhythmlike_gmm
+
+    names = L.BASIS
+    shape = (len(names), int(n_time))
+    g = torch.Generator().manual_seed(seed)
+    prior = random_rhythmlike_gmm(n_time, length, names, n_components, rank, period, generator=g)
+    out: dict[str, Problem] = {}
+    for key, observed in (("lead_I", ["I"]), ("limb", ["I", "II"]), ("without_V3", [n for n in names if n != "V3"])):
+        m = torch.zeros(shape, dtype=torch.bool)
+        m[L.indices(observed, names), :length] = True
+        out[key] = make_problem(key, prior, Mask(m), sigma_y, g)
+    return out
+
+
 def run_accuracy(
     problems: dict[str, Problem],
     samplers: list[tuple[str, str, dict]],

@@ -111,6 +111,20 @@ TASKS: dict[str, TaskSpec] = {
             sampler="mcgdiff",
         ),
         TaskSpec(
+            "rhythm_mlr",
+            "ecgdiff.tasks.rhythm.mlr",
+            "rhythm_mlr",
+            {
+                "figure_bbb": "fig_rhythm_mlr_bbb",
+                "figure_af": "fig_rhythm_mlr_af",
+                "figure_rmse": "fig_rhythm_mlr_rmse_per_lead",
+            },
+            noise_estimation=False,
+            extra_samplers="samplers",
+            kind="rhythm",
+            inputs=("classifier", "ecgrecover"),
+        ),
+        TaskSpec(
             "rhythm_artefacts",
             "ecgdiff.tasks.rhythm.artefacts",
             "artefact_removal",
