@@ -165,6 +165,15 @@ def derivation_matrix(names_in: Sequence[str], names_out: Sequence[str], tol: fl
     return t
 
 
+def derivable(names_in: Sequence[str], name: str) -> bool:
+    """Whether lead ``name`` is determined by the leads ``names_in`` (:func:`derivation_matrix` exists)."""
+    try:
+        derivation_matrix(names_in, [name])
+        return True
+    except LeadError:
+        return False
+
+
 def derive(signal: np.ndarray, names_in: Sequence[str], names_out: Sequence[str]) -> np.ndarray:
     """Convert ``signal[..., len(names_in), T]`` to the leads ``names_out`` (``[..., len(names_out), T]``)."""
     signal = np.asarray(signal)

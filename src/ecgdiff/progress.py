@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two log lines of a bar that is not on a terminal.
 INTERVAL_S: float = 30.0
-#: The log line: description, count, percentage, elapsed < remaining, rate.
-LOG_FORMAT = "{desc}: {n_fmt}/{total_fmt} {unit} ({percentage:.0f}%) [{elapsed}<{remaining}, {rate_fmt}]"
+#: The log line: description, count, percentage, elapsed < remaining, rate (and the bar's postfix).
+LOG_FORMAT = "{desc}: {n_fmt}/{total_fmt} {unit} ({percentage:.0f}%) [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 
 
 class LogStream:
@@ -55,6 +55,13 @@ def mode() -> str:
     if forced in ("tty", "log", "off"):
         return forced
     return "tty" if getattr(sys.stderr, "isatty", lambda: False)() else "log"
+
+
+def eta(done: float, total: float, elapsed_s: float) -> str:
+    """Remaining time ``H:MM:SS`` at the average rate so far (``?`` before any progress)."""
+    if done <= 0 or elapsed_s <= 0:
+        return "?"
+    return tqdm.format_interval(max(0.0, (total - done) * elapsed_s / done))
 
 
 def bar(

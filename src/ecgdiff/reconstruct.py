@@ -205,21 +205,13 @@ def plan(prior_leads: Sequence[str], observed: Sequence[str]) -> Plan:
     prior_leads, observed = L.canonical_all(prior_leads), L.canonical_all(observed)
     if not observed:
         raise ValueError("no observed lead")
-    known = tuple(n for n in prior_leads if _derivable(observed, n))
+    known = tuple(n for n in prior_leads if L.derivable(observed, n))
     unknown = tuple(n for n in prior_leads if n not in known)
     for o in observed:
-        if not _derivable(prior_leads, o):
+        if not L.derivable(prior_leads, o):
             raise L.LeadError(f"observed lead {o} is not a combination of the prior's leads {list(prior_leads)}")
-    mode = "mask" if known and all(_derivable(known, o) for o in observed) else "linear"
+    mode = "mask" if known and all(L.derivable(known, o) for o in observed) else "linear"
     return Plan(prior_leads, observed, known, unknown, mode)
-
-
-def _derivable(names_in: Sequence[str], name: str) -> bool:
-    try:
-        L.derivation_matrix(names_in, [name])
-        return True
-    except L.LeadError:
-        return False
 
 
 def observed_beats(record: Record, p: Plan, params: beatlib.BeatParams) -> beatlib.RecordBeats:

@@ -17,7 +17,8 @@ observed leads leave unexplained (orientation, electrode placement), and is repo
 scale is ``exp(a + B log s_observed)`` (the median of the log-normal predictive law); :meth:`ScaleModel.sample`
 draws from the predictive law to carry the scale's uncertainty into millivolt posterior samples.
 
-Training log-scales are computed in all 12 leads (:class:`LeadScales`): the beats in millivolts
+Training log-scales are computed in every standard lead the beats determine (:class:`LeadScales`; all 12 for
+the paper's lead set): the beats in millivolts
 (``beats * scale``) are expanded with :func:`ecgdiff.leads.derive` and each lead's QRS maximum is taken over the
 normalisation window of the database (``qrs_window_samples``), exactly as the beat pipeline measures the scale of
 a recorded lead, so any observed lead (lead I included, which the beat database does not hold) has its
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -41,13 +42,13 @@ MAX_BEATS: int = 20000
 
 @dataclass(frozen=True)
 class LeadScales:
-    """Log QRS scales ``[N, 12]`` (ln mV; leads :data:`ecgdiff.leads.STANDARD_12`) of a set of beats."""
+    """Log QRS scales ``[N, K]`` (ln mV) of a set of beats in the leads ``leads``: every standard lead that the beats'
+    leads determine (all 12 for the paper's lead set)."""
 
     log_scales: np.ndarray
+    leads: tuple[str, ...] = L.STANDARD_12
     patient_id: np.ndarray | None = None
     source: dict[str, Any] = field(default_factory=dict)
-
-    leads: ClassVar[tuple[str, ...]] = L.STANDARD_12
 
     @classmethod
     def from_beats(
@@ -68,8 +69,9 @@ class LeadScales:
         scales = np.asarray(scales, dtype=np.float64)
         if beats.shape[:2] != scales.shape:
             raise ValueError(f"beats {beats.shape} and scales {scales.shape} disagree")
-        t = L.derivation_matrix(beat_leads, L.STANDARD_12)
-        out = np.empty((len(beats), len(L.STANDARD_12)))
+        names = tuple(n for n in L.STANDARD_12 if L.derivable(beat_leads, n))
+        t = L.derivation_matrix(beat_leads, names)
+        out = np.empty((len(beats), len(names)))
         for a in range(0, len(beats), chunk):
             mv = np.asarray(beats[a : a + chunk], dtype=np.float64)[..., qrs] * scales[a : a + chunk, :, None]
             out[a : a + chunk] = np.abs(np.einsum("oi,nit->not", t, mv)).max(axis=-1)
@@ -77,7 +79,7 @@ class LeadScales:
             logs = np.log(out)
         ok = np.all(np.isfinite(logs), axis=1)
         pid = None if patient_id is None else np.asarray(patient_id)[ok]
-        return cls(logs[ok], pid, dict(source or {}, n_dropped=int((~ok).sum())))
+        return cls(logs[ok], names, pid, dict(source or {}, n_dropped=int((~ok).sum())))
 
     @classmethod
     def from_database(
@@ -106,11 +108,14 @@ class LeadScales:
 
     def columns(self, names: Sequence[str]) -> np.ndarray:
         """Log-scales ``[N, len(names)]`` of the leads ``names``."""
+        missing = [n for n in L.canonical_all(names) if n not in self.leads]
+        if missing:
+            raise L.LeadError(f"the training beats do not determine lead(s) {missing} (leads {list(self.leads)})")
         return self.log_scales[:, L.indices(names, self.leads)]
 
     def subset(self, mask: np.ndarray) -> LeadScales:
         pid = None if self.patient_id is None else self.patient_id[mask]
-        return LeadScales(self.log_scales[mask], pid, self.source)
+        return LeadScales(self.log_scales[mask], self.leads, pid, self.source)
 
     def fit(self, features: Sequence[str], targets: Sequence[str]) -> ScaleModel:
         """The regression of the targets' log-scales on the features' (:class:`ScaleModel`)."""
