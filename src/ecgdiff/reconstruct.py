@@ -135,6 +135,10 @@ class Sampling:
         }
 
 
+#: The paper's sampling settings.
+PAPER_SAMPLING = Sampling()
+
+
 def beat_params(prior: Any, db: Any | None = None) -> beatlib.BeatParams:
     """The beat pipeline's settings for ``prior``: the beat database's (its manifest's ``beat_params``) when given,
     else the defaults at the prior's rate; checked against the prior's beat length."""
@@ -437,7 +441,7 @@ def reconstruct_beatwise(
     *,
     missing: Sequence[str] | None = None,
     scales: LeadScales | None = None,
-    sampling: Sampling = Sampling(),
+    sampling: Sampling = PAPER_SAMPLING,
     params: beatlib.BeatParams | None = None,
     blend_ms: float = BLEND_MS,
     show_progress: bool = True,

@@ -34,7 +34,8 @@ def split_of(i: int) -> str:
 
 
 def build_beat_db(mirror: Path, folder: Path, n_records: int = N_RECORDS) -> dataset.BeatDatabase:
-    """The beat database of LUDB records ``1..n_records`` (see the module docstring)."""
+    """The beat database of LUDB records ``1..n_records`` (see the module docstring) in ``folder/data/beats``, where
+    the workflow keeps a run's (``results/<run>/data/beats``, next to ``results/<run>/models``)."""
     root = ludb_root(mirror)
     sub = folder / "ludb"
     (sub / "data").mkdir(parents=True)
@@ -57,8 +58,8 @@ def build_beat_db(mirror: Path, folder: Path, n_records: int = N_RECORDS) -> dat
         "beat_params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.__dict__.items()},
     }
     rej = pd.DataFrame(rejects, columns=list(dataset.REJECT_COLUMNS))
-    dataset.save(folder / "beats", beats, meta, rej, splits, manifest)
-    return dataset.load(folder / "beats")
+    dataset.save(folder / "data" / "beats", beats, meta, rej, splits, manifest)
+    return dataset.load(folder / "data" / "beats")
 
 
 TINY = UNetConfig(channels=8, num_blocks=1, attn_levels=[], dropout=0.0)
@@ -79,9 +80,14 @@ def train_tiny_prior(db: dataset.BeatDatabase, path: Path, steps: int = 20) -> P
 def wfdb_digital(record_path: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, float, list[str]]:
     """(names, digital signal [n, C], gains, baselines, fs, comments) of a WFDB record."""
     rec = wfdb.rdrecord(str(record_path), physical=False)
-    return list(rec.sig_name), rec.d_signal.astype(np.int64), np.asarray(rec.adc_gain), np.asarray(rec.baseline), float(
-        rec.fs
-    ), list(rec.comments or [])
+    return (
+        list(rec.sig_name),
+        rec.d_signal.astype(np.int64),
+        np.asarray(rec.adc_gain),
+        np.asarray(rec.baseline),
+        float(rec.fs),
+        list(rec.comments or []),
+    )
 
 
 def write_csv(record_path: Path, out: Path, units: str = "mV") -> Path:

@@ -256,7 +256,7 @@ def _read_wfdb(p: Path) -> tuple[list[str], np.ndarray, float, dict[str, Any]]:
         raise ReadError(p, exc.reason) from None
     names = [str(n) for n in rec.meta.get("original_leads", rec.leads)]
     info = {
-        "units": "mV (converted from " + ", ".join(sorted({str(u) for u in rec.meta.get("units") or ["mV"]})) + ")",
+        "units": dict(zip(names, [str(u) for u in rec.meta.get("units") or ["mV"] * len(names)])),
         "age": rec.age,
         "sex": rec.sex,
         "diagnoses": list(rec.diagnoses),
