@@ -127,10 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="reconstruct missing leads of every beat (mV)",
         description=_doc("reconstruct"),
     )
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--observed", type=parse_leads, help="the leads to use, e.g. I or I,II or I,V1..V3")
-    which.add_argument(
-        "--missing", type=parse_leads, help="the leads to reconstruct, e.g. V1..V6 or V1,V3 (the others observed)"
+    p.add_argument(
+        "--observed", type=parse_leads, help="the leads to use, e.g. I or I,II or I,V1..V3 (default: all but --missing)"
+    )
+    p.add_argument(
+        "--missing",
+        type=parse_leads,
+        help="the leads to reconstruct, e.g. V1..V6 or V1,V3 (default: every standard lead not observed)",
     )
     p.add_argument("--band", type=float, default=0.95, help="central posterior band (default 0.95)")
     p.add_argument("--plot-seconds", type=float, default=10.0, help="seconds of the record in the figure")
@@ -310,6 +313,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .data.scales import LeadScales
     from .reconstruct import beat_params, missing_leads, plan, reconstruct_beatwise
 
+    if args.observed is None and args.missing is None:
+        raise CLIError("give --observed LEADS, --missing LEADS or both")
     record = load_record(args)
     if args.observed is not None:
         observed = args.observed

@@ -10,7 +10,8 @@ Formats (``fmt``; guessed from the file name when None):
 - ``wfdb``: a header ``NAME.hea`` and its signal files (the path may name the header, a signal file, or the
   record without extension). Read by :func:`.records.read_wfdb_record` (units converted, header quirks
   handled, file sizes checked); age and sex from its comment lines.
-- ``csv``: one column per lead, the first line the lead names; a unit may follow a name in brackets
+- ``csv``: one column per lead (separated by commas, semicolons, tabs or spaces: the first of them found in the
+  header line), the first line the lead names; a unit may follow a name in brackets
   (``V1 [uV]``, ``I (mV)``; default millivolts); columns named ``time``, ``t``, ``time_s``, ``seconds``,
   ``sample`` or ``index`` are ignored. CSV files carry no sampling rate: ``fs`` is required. Numbers are parsed
   with pandas' round-trip float parser, so that a file written with 17 significant digits reads back exactly.
@@ -274,13 +275,13 @@ def _read_csv(p: Path, fs: float | None) -> tuple[list[str], np.ndarray, float, 
         raise ReadError(p, "a CSV file carries no sampling rate: pass fs / --fs (Hz)")
     if not (np.isfinite(fs) and fs > 0):
         raise ReadError(p, f"sampling rate {fs!r} is not a positive number of Hz")
-    sep = "\t" if p.suffix.lower() == ".tsv" else None
     try:
-        table = pd.read_csv(p, sep=sep, engine="c" if sep else "python", float_precision="round_trip", comment="#")
+        with open(p, encoding="utf-8", errors="replace") as f:
+            header = next((ln for ln in f if ln.strip() and not ln.lstrip().startswith("#")), "")
+        sep = next((c for c in ("\t", ";", ",") if c in header), r"\s+")
+        table = pd.read_csv(p, sep=sep, engine="c", float_precision="round_trip", comment="#")
     except Exception as exc:  # pandas raises several types for malformed text
         raise ReadError(p, f"cannot parse as CSV: {exc}") from None
-    if sep is None and table.shape[1] < 1:
-        raise ReadError(p, "no column")
     names, units, cols = [], {}, []
     for col in table.columns:
         label, unit = str(col).strip(), "mV"
