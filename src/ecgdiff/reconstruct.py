@@ -260,11 +260,8 @@ def lead_observation(
         return obs, obs.apply(x)
     t = L.derivation_matrix(p.prior_leads, p.observed)  # [O, L]
     w = t[None] * scales[:, None, :] / np.asarray(observed_scales, dtype=np.float64)[:, :, None]  # [B, O, L]
-    eye = np.eye(length, dtype=np.float32)
-    mats = np.einsum("bol,ts->botls", w.astype(np.float32), eye).reshape(B, len(p.observed) * length, L_ * length)
-    groups = np.repeat(np.arange(len(p.observed)), length)
     y = beats[:, [p.beat_leads.index(o) for o in p.observed]].reshape(B, -1).astype(np.float64)
-    return LinearObservation((L_, length), groups, matrix=mats), y
+    return LinearObservation.of_combinations(w.astype(np.float32), length), y
 
 
 # ----------------------------------------------------------------------------- millivolts
@@ -383,6 +380,29 @@ class Reconstruction:
     @property
     def time_s(self) -> np.ndarray:
         return np.arange(self.stitched_mean.shape[-1]) / self.fs
+
+    def stitched_at(self, fs: float, edge: str = "nan") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stitched mean, low and high ``[K, N']`` resampled to ``fs`` Hz (:func:`ecgdiff.data.beats.resample`),
+        e.g. 100 Hz for the rhythm tables. Before the first and after the last kept beat (NaN at :attr:`fs`):
+        ``edge="nan"`` keeps NaN, ``"zero"`` puts the filtered signal's baseline (0 mV), ``"hold"`` repeats the
+        nearest reconstructed value."""
+        if edge not in ("nan", "zero", "hold"):
+            raise ValueError(f"edge must be nan, zero or hold, got {edge!r}")
+        idx = np.flatnonzero(np.isfinite(self.stitched_mean[0]))
+        out = []
+        for sig in (self.stitched_mean, self.stitched_low, self.stitched_high):
+            x = sig.copy()
+            if len(idx):
+                x[:, : idx[0]] = x[:, [idx[0]]] if edge == "hold" else 0.0
+                x[:, idx[-1] + 1 :] = x[:, [idx[-1]]] if edge == "hold" else 0.0
+            else:
+                x[:] = 0.0
+            y = beatlib.resample(x, self.fs, fs)
+            if edge == "nan":
+                t = np.arange(y.shape[-1]) * self.fs / fs
+                y[:, (t < idx[0]) | (t > idx[-1]) if len(idx) else slice(None)] = np.nan
+            out.append(y)
+        return out[0], out[1], out[2]
 
     def summary(self) -> dict[str, Any]:
         """The numbers of the reconstruction (and its errors against the record's own leads, when it has them)."""

@@ -211,3 +211,30 @@ def test_progress_lines_in_the_log_when_not_a_terminal(monkeypatch, caplog):
     assert all("<" in ln and "records/s" in ln for ln in lines[1:])  # elapsed<remaining and the rate
     assert len(lines) == 4  # one line per count, the closing refresh not repeated
     assert progress.eta(1, 4, 10.0) == "00:30" and progress.eta(0, 4, 1.0) == "?"
+
+
+def test_library_reconstruction_at_the_rhythm_rate(ludb_run, ludb_db, record_files):
+    """``reconstruct_beatwise`` as the rhythm tables call it, resampled to their 100 Hz."""
+    from ecgdiff.data.scales import LeadScales
+    from ecgdiff.diffusion.prior import load_prior
+    from ecgdiff.reconstruct import Sampling, reconstruct_beatwise
+
+    prior = load_prior(ludb_run / "models" / "prior_conditional.pt", device="cpu")
+    rec = read_record(record_files["wfdb"])
+    sampling = Sampling(options={"steps": 3, "particles": 3}, n_samples=3, sigma=0.0, batch_beats=5)
+    with pytest.raises(ValueError, match="scale of V1, V2, V3, V4, V5, V6 is not measured by I, II"):
+        reconstruct_beatwise(rec, prior, ["I", "II"], missing=["V1"], sampling=sampling, show_progress=False)
+    scales = LeadScales.from_database(ludb_db)
+    r = reconstruct_beatwise(
+        rec, prior, ["I", "II"], missing=["III", "V1"], scales=scales, sampling=sampling, show_progress=False
+    )
+    assert r.leads == ("III", "V1") and r.plan.mode == "mask" and r.scale_inferred == leads_precordial()
+    assert r.mean.shape == (9, 2, 176) and r.scale_model["features"] == ["I", "II", "aVL", "aVR", "aVF"]
+    mean, low, high = r.stitched_at(100.0)
+    assert mean.shape == (2, 1000) and np.isnan(mean[:, 0]).all() and np.isfinite(mean[:, 500]).all()
+    for edge in ("zero", "hold"):
+        assert np.isfinite(r.stitched_at(100.0, edge=edge)[0]).all()
+
+
+def leads_precordial():
+    return cli.L.PRECORDIAL

@@ -140,12 +140,8 @@ def lead_i_weights(scales: np.ndarray, i_max: np.ndarray, beat_leads: Sequence[s
 
 def lead_i_observation(weights: np.ndarray, length: int) -> LinearObservation:
     """``Linear`` observation ``y[t] = sum_l w_l x[l, t]``: one matrix ``[T, L T]`` per row of ``weights [P, L]``
-    (or a shared one for ``weights [L]``)."""
-    weights = np.asarray(weights, dtype=np.float64)
-    eye = np.eye(length)
-    L = weights.shape[-1]
-    mats = np.einsum("...l,ts->...tls", weights, eye).reshape(*weights.shape[:-1], length, L * length)
-    return LinearObservation((L, length), np.zeros(length, dtype=np.int64), matrix=mats)
+    (or a shared one for ``weights [L]``; :meth:`LinearObservation.of_combinations`)."""
+    return LinearObservation.of_combinations(np.asarray(weights)[..., None, :], length)
 
 
 def lead_i_scale(i_mv: np.ndarray, qrs: slice) -> np.ndarray:
