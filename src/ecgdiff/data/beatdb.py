@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 
 from .. import leads as L
-from .. import provenance
+from .. import progress, provenance
 from ..io import sha256_file
 from . import dataset
 from .beats import BeatParams, RecordBeats, extract_beats
 from .parallel import bounded_map
-from .records import Record, RecordError, iter_records
+from .records import Record, RecordError, count_records, iter_records
 from .splits import assign_splits
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,16 @@ def _process(record: Record, lead_set: tuple[str, ...], params: BeatParams) -> R
 
 
 def extract_all(
-    records: Iterable[Record | RecordError], lead_set: Sequence[str], params: BeatParams, threads: int = 1
+    records: Iterable[Record | RecordError],
+    lead_set: Sequence[str],
+    params: BeatParams,
+    threads: int = 1,
+    total: int | None = None,
+    desc: str = "beats",
 ) -> tuple[list[tuple[Record, str, RecordBeats]], list[dict[str, Any]], int]:
-    """Beats of every usable record. Returns (kept ``(record, label, beats)``, reject rows, records seen)."""
+    """Beats of every usable record. Returns (kept ``(record, label, beats)``, reject rows, records seen).
+
+    A progress bar (:func:`ecgdiff.progress.bar`) counts the records, out of ``total`` when given."""
     lead_set = L.canonical_all(lead_set)
     rejects: list[dict[str, Any]] = []
     kept: list[tuple[Record, str, RecordBeats]] = []
@@ -98,12 +105,18 @@ def extract_all(
                 continue
             yield rec, lead_set, params
 
+    bar = progress.bar(total=total, desc=desc, unit="records")
+    seen = 0
     for (rec, _, _), result in bounded_map(_process, accepted(), threads):
+        bar.update(n_seen - seen)  # records seen so far, the rejected ones included
+        seen = n_seen
         if isinstance(result, tuple):
             rejects.append({"record_id": result[0], "beat_index": None, "stage": "beats", "reason": result[1]})
             continue
         rejects.extend(result.rejects)
         kept.append((rec, labels[rec.record_id], result))
+    bar.update(n_seen - seen)
+    bar.close()
     return kept, rejects, n_seen
 
 
@@ -176,7 +189,8 @@ def build(
     fractions = dict(split_cfg.get("fractions", {"train": 0.8, "cv": 0.1, "test": 0.1}))
     split_seed = int(split_cfg.get("seed", 0))
     records = iter_records(source, root, data_cfg.get(source, {}))
-    kept, rejects, n_seen = extract_all(records, lead_set, params, threads=threads)
+    total = count_records(source, root, data_cfg.get(source, {}))
+    kept, rejects, n_seen = extract_all(records, lead_set, params, threads=threads, total=total, desc=f"beats {source}")
     if not kept:
         raise RuntimeError(
             f"no record of source {source!r} under {root} gave a beat "

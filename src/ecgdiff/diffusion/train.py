@@ -43,6 +43,7 @@ import torch
 
 from ..data import dataset as beat_dataset
 from ..io import atomic_path
+from ..progress import eta
 from ..runtime import pick_device
 from ..tables import write_table
 from . import conditioning, schedule
@@ -365,6 +366,7 @@ class Trainer:
         self.model.train()
         running, n_run = 0.0, 0
         t_last, step_last = time.perf_counter(), self.step
+        t_start, step_start = t_last, self.step
         perm_epoch, perm = -1, None
         while self.step < target:
             epoch, pos = divmod(self.step, self.steps_per_epoch)
@@ -395,13 +397,14 @@ class Trainer:
                 now = time.perf_counter()
                 rate = (self.step - step_last) * self.batch_size / max(now - t_last, 1e-9)
                 log.info(
-                    "step %d/%d  epoch %.2f  loss %.4f  lr %.2e  %.0f examples/s",
+                    "step %d/%d  epoch %.2f  loss %.4f  lr %.2e  %.0f examples/s  ETA %s",
                     self.step,
                     self.cfg.steps,
                     self.step / self.steps_per_epoch,
                     running / n_run,
                     self._lr(self.step - 1),
                     rate,
+                    eta(self.step - step_start, target - step_start, now - t_start),
                 )
                 t_last, step_last = now, self.step
             if self.step % self.cfg.cv_every == 0 or self.step == self.cfg.steps:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ... import metrics
+from ... import metrics, progress
 from ...diffusion import conditioning
 from ...plots import save_figure
 from ...tables import write_table_pair
@@ -82,10 +82,13 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int)
     n = int(s.n_samples)
     samples = np.zeros((P, n, L, T), dtype=np.float32)
     sigma_hat = np.zeros((P, L))
-    for b in batches(P, s.batch_patients):
-        samples[b], sigma_hat[b] = sample_with_estimated_noise(
-            provider, None if cond is None else cond[b], obs.apply(y_full[b]), obs, n, gen
-        )
+    parts = batches(P, s.batch_patients)
+    with progress.bar(total=len(parts), desc=f"{TASK} shard {shard}", unit="batch") as bar:
+        for b in parts:
+            samples[b], sigma_hat[b] = sample_with_estimated_noise(
+                provider, None if cond is None else cond[b], obs.apply(y_full[b]), obs, n, gen
+            )
+            bar.update(1)
     maha = (
         np.stack([metrics.rescaled_mahalanobis(x[p], samples[p], s.covariance) for p in range(P)])
         if P
@@ -200,7 +203,7 @@ def plot(db: Any, shards: list[Shard], s: Settings, stem: str, prov: Mapping[str
             )
             ax.tick_params(labelsize=6)
         axes[0, c].set_title(f"patient {pid}", fontsize=8)
-    figures.label_leads(axes, geo.leads)
+    figures.label_leads(axes, geo.leads, figures.NORMALISED)
     axes[0, 0].legend(fontsize=6, loc="lower left")
     figures.finish(fig, "Denoising: posterior samples given a noisy beat (figure 5)")
     save_figure(fig, figures.paths(stem), prov)
