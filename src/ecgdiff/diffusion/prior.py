@@ -171,6 +171,9 @@ class Prior:
             c = c.unsqueeze(0)
         if c.ndim != 2 or c.shape[1] != conditioning.COND_DIM:
             raise ValueError(f"conditioning must be [P, {conditioning.COND_DIM}], got {list(c.shape)}")
+        if not bool(torch.isfinite(c).all()):
+            rows = (~torch.isfinite(c)).any(1).nonzero().flatten().tolist()
+            raise ValueError(f"conditioning vectors of rows {rows[:10]} hold NaN or inf (age, sex, RR missing?)")
         return c
 
 
