@@ -71,6 +71,12 @@ class Settings:
     def __post_init__(self) -> None:
         if self.controls not in ("matched", "all"):
             raise ValueError(f"tasks.anomaly.controls must be 'matched' or 'all', got {self.controls!r}")
+        both = sorted(set(self.observed) & set(self.scored))
+        if both:
+            raise ValueError(
+                f"tasks.anomaly: leads {both} are both observed and scored; the distance scores leads the posterior "
+                "reconstructs from the observed ones (paper: observed aVL, aVR, aVF; scored V1-V6)"
+            )
 
 
 GROUPS = ("control", "mi")
