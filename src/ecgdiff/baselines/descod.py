@@ -67,6 +67,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import checkpoints
 from .. import leads as leadlib
 from ..runtime import pick_device
 
@@ -384,20 +385,26 @@ class DeScoD(nn.Module):
 
 
 # ----------------------------------------------------------------------------- files
-def model_from_checkpoint(blob: Mapping[str, Any]) -> DeScoD:
-    """Rebuild a :class:`DeScoD` from a checkpoint dictionary (see :mod:`.descod_train`)."""
+def model_from_checkpoint(blob: Mapping[str, Any], path: str | Path = "<checkpoint>") -> DeScoD:
+    """Rebuild a :class:`DeScoD` from a checkpoint dictionary (see :mod:`.descod_train`); ``path`` names it in errors."""
     if blob.get("format") != FORMAT:
-        raise ValueError(f"not a DeScoD checkpoint (format {blob.get('format')!r}, expected {FORMAT!r})")
-    model = DeScoD(DeScoDConfig.from_dict(blob["config"]), blob["leads"], blob["noise_kind"])
-    model.net.load_state_dict(blob["state_dict"])
+        raise ValueError(f"{path}: not a DeScoD checkpoint (format {blob.get('format')!r}, expected {FORMAT!r})")
+    checkpoints.require(blob, ("config", "leads", "noise_kind", "state_dict"), path, "DeScoD checkpoint")
+    try:
+        model = DeScoD(DeScoDConfig.from_dict(blob["config"]), blob["leads"], blob["noise_kind"])
+    except (TypeError, ValueError) as err:
+        raise checkpoints.CheckpointError(path, f"invalid model configuration: {err}") from err
+    checkpoints.load_weights(model.net, blob["state_dict"], path, "DeScoD network")
     return model.eval()
 
 
 def load_model(path: str | Path, noise_kind: str, map_location: str | torch.device = "cpu") -> DeScoD:
-    """Load the model trained on ``noise_kind``; a model trained on any other noise kind is refused."""
+    """Load the model trained on ``noise_kind``; a model trained on any other noise kind is refused.
+
+    A damaged or foreign file raises :class:`ecgdiff.checkpoints.CheckpointError` naming it and the problem."""
     if noise_kind not in NOISE_KINDS:
         raise ValueError(f"noise kind must be one of {NOISE_KINDS}, got {noise_kind!r}")
-    blob = torch.load(Path(path), map_location=map_location, weights_only=False)
+    blob = checkpoints.load(path, "DeScoD checkpoint", weights_only=False, map_location=map_location)
     if blob.get("format") != FORMAT:
         raise ValueError(f"{path}: not a DeScoD checkpoint (format {blob.get('format')!r})")
     if blob.get("noise_kind") != noise_kind:
@@ -405,7 +412,7 @@ def load_model(path: str | Path, noise_kind: str, map_location: str | torch.devi
             f"{path}: this DeScoD model was trained on {blob.get('noise_kind')!r} noise and cannot serve as the "
             f"{noise_kind!r} model (one model per noise type)"
         )
-    return model_from_checkpoint(blob)
+    return model_from_checkpoint(blob, path)
 
 
 # ----------------------------------------------------------------------------- denoising

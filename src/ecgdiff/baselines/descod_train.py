@@ -16,9 +16,10 @@ callable ``fn(clean_batch [B, L, length], rng) -> noisy_batch`` can be used, wit
 
 Reproducibility and resumption. All randomness of epoch ``e`` (data order, noise windows and factors,
 diffusion levels and ``eps``) is drawn from generators seeded by ``(seed, e)`` alone, and the network has
-no dropout, so a checkpoint at the end of an epoch (``last.pt`` in ``work_dir``, written atomically after
-every epoch) resumes to the same parameters as an uninterrupted run. A checkpoint made with other
-settings, noise or data is moved aside (``last.stale.pt``), not silently reused.
+no dropout, so a checkpoint at the end of an epoch (``last.pt`` in ``work_dir``, written atomically with a
+content hash after every epoch, the previous one kept as ``last.prev.pt``; :mod:`ecgdiff.checkpoints`) resumes
+to the same parameters as an uninterrupted run. A checkpoint made with other settings, noise or data is moved aside
+(``last.stale.pt``), not silently reused; a damaged one is reported and moved aside (``last.corrupt.pt``).
 
 Validation. The validation rhythms, each with ``cv_repeats`` noisy copies, their diffusion levels (steps
 stratified over ``1..T``) and ``eps`` are drawn once from the seed; the validation loss is the mean absolute
@@ -46,9 +47,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import checkpoints
 from .. import leads as leadlib
 from ..data import noise as noiselib
-from ..io import atomic_path
 from ..runtime import pick_device
 from ..tables import write_table
 from .descod import FORMAT, NOISE_KINDS, DeScoD, DeScoDConfig, count_parameters
@@ -251,18 +252,13 @@ class DeScoDTrainer:
             "history": self.history,
             "best": self.best,
         }
-        with atomic_path(self.ckpt_path, suffix=".pt") as tmp:
-            torch.save(state, tmp)
+        checkpoints.save(self.ckpt_path, state, keep_previous=True)
 
     def try_resume(self) -> bool:
-        """Resume from ``last.pt`` when it was made with the same settings and data (else move it aside)."""
-        if not self.ckpt_path.exists():
-            return False
-        st = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
-        if st.get("fingerprint") != self.fingerprint():
-            stale = self.ckpt_path.with_suffix(".stale.pt")
-            self.ckpt_path.replace(stale)
-            log.warning("checkpoint %s was made with other settings or data: moved to %s", self.ckpt_path, stale)
+        """Resume from the newest usable checkpoint made with the same settings and data
+        (:func:`ecgdiff.checkpoints.resume`: ``last.pt``, else ``last.prev.pt``); ``False``: start over."""
+        st = checkpoints.resume(self.ckpt_path, self.fingerprint(), f"DeScoD ({self.noise_kind}) training checkpoint")
+        if st is None:
             return False
         self.model.net.load_state_dict(st["state_dict"])
         self.opt.load_state_dict(st["opt"])
@@ -413,9 +409,8 @@ def train(
 
 
 def save_model(path: str | Path, checkpoint: Mapping[str, Any]) -> None:
-    """Write a checkpoint from :func:`train` atomically."""
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(dict(checkpoint), tmp)
+    """Write a checkpoint from :func:`train` atomically, with its content hash (:func:`ecgdiff.checkpoints.save`)."""
+    checkpoints.save(path, dict(checkpoint))
 
 
 def history_frame(history: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

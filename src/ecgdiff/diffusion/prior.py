@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import checkpoints
 from ..runtime import pick_device
 from . import conditioning
 from .networks import build_network, split_model_config
@@ -189,21 +190,35 @@ class Prior:
             c = c.unsqueeze(0)
         if c.ndim != 2 or c.shape[1] != conditioning.COND_DIM:
             raise ValueError(f"conditioning must be [P, {conditioning.COND_DIM}], got {list(c.shape)}")
+        if not bool(torch.isfinite(c).all()):
+            rows = (~torch.isfinite(c)).any(1).nonzero().flatten().tolist()
+            raise ValueError(f"conditioning vectors of rows {rows[:10]} hold NaN or inf (age, sex, RR missing?)")
         return c
 
 
 def load_prior(
     path: str | os.PathLike[str], device: str | torch.device = "auto", autocast: bool = False, weights: str = "ema"
 ) -> Prior:
-    """Load a prior checkpoint written by training (``weights``: ``'ema'`` (default) or ``'raw'``)."""
+    """Load a prior checkpoint written by training (``weights``: ``'ema'`` (default) or ``'raw'``).
+
+    A truncated, damaged or foreign file, one whose content differs from its stored hash, or one whose
+    weights do not fit its model configuration raises :class:`ecgdiff.checkpoints.CheckpointError` (a
+    ``ValueError``) naming the file and the problem.
+    """
+    if weights not in ("ema", "raw"):
+        raise ValueError(f"weights must be 'ema' or 'raw', got {weights!r}")
     dev = device if isinstance(device, torch.device) else pick_device(device)
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = checkpoints.load(path, "prior checkpoint", weights_only=True)
     if blob.get("format") != FORMAT:
         raise ValueError(
             f"{path}: not an ecgdiff prior checkpoint (format {blob.get('format')!r}, expected {FORMAT!r})"
         )
-    model = build_model(blob["model_config"], blob["sigma_data"])
     key = {"ema": "ema_state_dict", "raw": "state_dict"}[weights]
-    model.load_state_dict(blob[key])
+    checkpoints.require(blob, ("model_config", "sigma_data", "leads", "conditional", key), path, "prior checkpoint")
+    try:
+        model = build_model(blob["model_config"], blob["sigma_data"])
+    except (TypeError, ValueError) as err:
+        raise checkpoints.CheckpointError(path, f"invalid model configuration: {err}") from err
+    checkpoints.load_weights(model, blob[key], path, "prior network")
     meta = {k: v for k, v in blob.items() if k not in ("state_dict", "ema_state_dict")}
     return Prior(model, meta, dev, autocast=autocast, path=path)

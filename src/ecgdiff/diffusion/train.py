@@ -15,7 +15,8 @@ Reproducibility and resumption. The run's randomness has three separate sources,
 checkpoint: (1) the data order, a permutation per epoch drawn from ``seed`` and the epoch number (so the
 data-order state is ``(epoch, position)``, a function of the step); (2) a CPU generator for the noise
 levels and noise of the loss; (3) torch's global RNG (CPU and CUDA), used by dropout. A checkpoint
-(``last.pt`` in the run's work folder, written atomically every ``checkpoint_every`` steps) holds the
+(``last.pt`` in the run's work folder, written atomically with a content hash every ``checkpoint_every``
+steps, the previous one kept as ``last.prev.pt``; :mod:`ecgdiff.checkpoints`) holds the
 model, EMA and optimizer states, these RNG states, the step, the loss history and the best-on-CV
 weights; a run started again with the same settings resumes from it and reaches the same parameters
 as an uninterrupted run (up to floating point).
@@ -41,8 +42,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import checkpoints
 from ..data import dataset as beat_dataset
-from ..io import atomic_path
 from ..progress import eta
 from ..runtime import pick_device
 from ..tables import write_table
@@ -87,6 +88,12 @@ class TrainConfig:
         for name in ("steps", "batch_size", "checkpoint_every", "cv_every", "cv_sigmas", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if self.lr_warmup_steps < 0:
+            raise ValueError(f"lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}")
+        if self.grad_clip is not None and not (math.isfinite(self.grad_clip) and self.grad_clip > 0):
+            raise ValueError(f"grad_clip must be a finite number > 0 or None, got {self.grad_clip}")
 
     def fingerprint(self) -> dict[str, Any]:
         """Settings that must agree for a checkpoint to be resumed (the step budget and intervals may change)."""
@@ -279,23 +286,15 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> None:
-        with atomic_path(self.ckpt_path, suffix=".pt") as tmp:
-            torch.save(self.state(), tmp)
+        """Write ``last.pt`` (with its content hash), keeping the previous one as ``last.prev.pt``."""
+        checkpoints.save(self.ckpt_path, self.state(), keep_previous=True)
         log.info("checkpoint at step %d -> %s", self.step, self.ckpt_path)
 
     def try_resume(self) -> bool:
-        """Resume from ``last.pt`` when it exists and was made with the same settings and data."""
-        if not self.ckpt_path.exists():
-            return False
-        st = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
-        if st.get("fingerprint") != self.fingerprint():
-            stale = self.ckpt_path.with_suffix(".stale.pt")
-            self.ckpt_path.replace(stale)
-            log.warning(
-                "checkpoint %s was made with other settings or data: moved to %s, training from scratch",
-                self.ckpt_path,
-                stale,
-            )
+        """Resume from the newest usable checkpoint made with the same settings and data
+        (:func:`ecgdiff.checkpoints.resume`: ``last.pt``, else ``last.prev.pt``); ``False``: start over."""
+        st = checkpoints.resume(self.ckpt_path, self.fingerprint(), f"{self.variant} prior training checkpoint")
+        if st is None:
             return False
         self.model.load_state_dict(st["model"])
         self.ema.load_state_dict(st["ema"])
@@ -444,8 +443,7 @@ def save_prior(path: str | Path, trainer: Trainer, provenance: dict[str, Any]) -
     }
     for key, value in trainer.data.extra.items():
         blob.setdefault(key, value)
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(blob, tmp)
+    checkpoints.save(path, blob)
     return blob
 
 

@@ -7,7 +7,8 @@ Protocol:
    distribution (:func:`ecgdiff.matching.match_controls`: Gaussian kernel of ``bandwidth_years``,
    distinct patients); at most ``n_controls``. With ``controls: all`` every test patient is a control
    (for small cohorts, where exact matching keeps too few; the table says which was used). Controls
-   come from the ``control_splits`` (default: the test split; the tiny test run adds ``cv``).
+   come from the ``control_splits`` (default: the test split; the tiny test run adds ``cv``); a listed split
+   the beat database lacks is skipped with a log line.
 2. Observe the augmented limb leads aVL, aVR, aVF of each beat; estimate their noise levels
    (algorithm 2, N_MLE = ``noise_estimation.iterations``), draw ``n_samples`` posterior samples of the whole beat
    (MCGdiff with ``particles`` particles in the paper: 50 particles, 100 samples).
@@ -33,6 +34,7 @@ Outputs: ``tables/anomaly_detection.{csv,md}``, ``figures/fig9_mahalanobis.{png,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +55,7 @@ from ..posterior import LinearObservation, batches, sample_with_estimated_noise
 from ..shards import Shard, check_shards, concat, select
 
 TASK = "anomaly"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,12 @@ class Settings:
     def __post_init__(self) -> None:
         if self.controls not in ("matched", "all"):
             raise ValueError(f"tasks.anomaly.controls must be 'matched' or 'all', got {self.controls!r}")
+        both = sorted(set(self.observed) & set(self.scored))
+        if both:
+            raise ValueError(
+                f"tasks.anomaly: leads {both} are both observed and scored; the distance scores leads the posterior "
+                "reconstructs from the observed ones (paper: observed aVL, aVR, aVF; scored V1-V6)"
+            )
 
 
 GROUPS = ("control", "mi")
@@ -84,7 +93,15 @@ def cohort(db: Any, ctx: TaskContext) -> tuple[np.ndarray, pd.DataFrame]:
     s = ctx.settings
     seed = ctx.run.seed
     mi_beats, mi_meta = db.patients("mi", seed, s.n_mi)
-    parts = [db.patients(split, seed) for split in s.control_splits]
+    parts = []
+    for split in s.control_splits:  # a control split the database lacks (a cohort without cv) is skipped
+        beats, meta = db.patients(split, seed, missing_ok=True)
+        if len(meta):
+            parts.append((beats, meta))
+        else:
+            log.warning("anomaly: tasks.anomaly.control_splits names %r, which has no patient: skipped", split)
+    if not parts:
+        raise ValueError(f"anomaly: no control patient: the beat database has no beat in {list(s.control_splits)}")
     test_beats = np.concatenate([b for b, _ in parts])
     test_meta = pd.concat([m for _, m in parts], ignore_index=True)
     test_meta = test_meta.assign(_row=np.arange(len(test_meta)))
