@@ -285,13 +285,14 @@ for _task, _spec in RHYTHM_TASKS.items():
             rhythms=RHYTHMS_FILES,
             shards=RHYTHM_TASK_SHARD_FILES[_task],
         output:
-            table_csv=report(
-                out(f"tables/{_spec.table}.csv"),
+            table_csv=out(f"tables/{_spec.table}.csv"),
+            table_md=out(f"tables/{_spec.table}.md"),
+            table_html=report(
+                out(f"tables/{_spec.table}.html"),
                 caption=f"../report/{_spec.table}.rst",
                 category="Rhythm tasks",
                 labels={"task": _task, "output": "table"},
             ),
-            table_md=out(f"tables/{_spec.table}.md"),
             **{
                 f"{key}_png": report(
                     out(f"figures/{stem}.png"),

@@ -74,7 +74,7 @@ class TaskSpec:
 
     def files(self, out_dir: str) -> list[str]:
         """The task's final outputs under ``out_dir`` (``results/<run>``)."""
-        return [f"{out_dir}/tables/{self.table}.{ext}" for ext in ("csv", "md")] + [
+        return [f"{out_dir}/tables/{self.table}.{ext}" for ext in ("csv", "md", "html")] + [
             f"{out_dir}/figures/{stem}.{ext}" for stem in self.figures.values() for ext in ("png", "pdf")
         ]
 

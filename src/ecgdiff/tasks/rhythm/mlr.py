@@ -567,6 +567,14 @@ def summarise(db: Any, shards: Sequence[Shard], ctx: TaskContext) -> tuple[pd.Da
     return pd.DataFrame(num_rows), pd.DataFrame(disp_rows)
 
 
+#: The caption's words for each setting.
+PROBLEM_TEXT = {
+    "lead_I": "lead I alone observed (the talk's table)",
+    "limb": "the limb leads alone observed",
+    "precordial": "each precordial lead of {leads} withheld alone",
+}
+
+
 def caption(db: Any, ctx: TaskContext, numeric: pd.DataFrame) -> str:
     s = ctx.settings
     n, npat = int(numeric["n_rhythms"].iloc[0]), int(numeric["n_patients"].iloc[0])
@@ -575,7 +583,7 @@ def caption(db: Any, ctx: TaskContext, numeric: pd.DataFrame) -> str:
     return (
         f"Missing-lead reconstruction of 10-s 12-lead rhythms ({db.fs:g} Hz, {db.length} valid samples; rhythm "
         f"database of {sources}, data hash {db.data_hash[:12]}): {n} test rhythms of {npat} patients. Problems: "
-        "lead I alone observed (the talk's table), the limb leads alone, each precordial lead withheld alone; "
+        f"{'; '.join(PROBLEM_TEXT[k].format(leads=', '.join(s.precordial_leads)) for k in s.settings)}; "
         f"observation = the observed leads over the valid samples, no added noise, likelihood std sigma_y = "
         f"{s.sigma_y:g} mV. Samplers: posterior mean of {s.n_samples} samples (observed leads set to the "
         f"observation); options: {opts}. ECGrecover: the talk's protocol (12 leads, withheld ones zeroed), "
