@@ -56,6 +56,10 @@ from .descod import FORMAT, NOISE_KINDS, DeScoD, DeScoDConfig, count_parameters
 
 log = logging.getLogger(__name__)
 
+#: Validation loss (mean absolute error of the predicted noise) of the network that predicts zero noise:
+#: ``E|eps| = sqrt(2 / pi)`` for standard normal ``eps``. A model no better than that has not learned the noise.
+ZERO_PREDICTOR_LOSS: float = math.sqrt(2.0 / math.pi)
+
 NoiseFn = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 HISTORY_COLUMNS = ("epoch", "train_loss", "cv_loss", "lr", "elapsed_s")
 #: Rhythms per call of the noise sampler (bounds its float64 work arrays on large training sets).
@@ -491,6 +495,13 @@ def train_descod(
     ck = trainer.checkpoint(prov)
     save_model(out_model, ck)
     ratio = "one per rhythm" if train_st.ratio_per == "example" else "one per lead"
+    verdict = ""
+    if trainer.best["cv_loss"] >= ZERO_PREDICTOR_LOSS:
+        verdict = (
+            f" UNDERTRAINED: its validation loss is no better than predicting zero noise ({ZERO_PREDICTOR_LOSS:.3f}), "
+            "so its reverse chain amplifies the initial noise by up to 1 / sqrt(alpha_bar_T); train more epochs."
+        )
+        log.warning("DeScoD-ECG (%s):%s", kind, verdict)
     write_table(
         history_frame(trainer.history),
         loss_table[0],
@@ -499,7 +510,7 @@ def train_descod(
         f"predicted noise per valid sample, training and validation, per epoch. Training noise: {record.source} "
         f"channel {train_st.channel}, {train_st.ratio_range[0]}-{train_st.ratio_range[1]} x the lead's "
         f"peak-to-peak ({ratio}). Best on validation: epoch {trainer.best['epoch']} "
-        f"(loss {trainer.best['cv_loss']:.4f}).",
+        f"(loss {trainer.best['cv_loss']:.4f}; predicting zero noise scores {ZERO_PREDICTOR_LOSS:.3f}).{verdict}",
         provenance=prov,
     )
     return {k: v for k, v in ck.items() if k != "state_dict"}
