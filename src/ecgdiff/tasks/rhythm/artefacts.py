@@ -55,7 +55,7 @@ import pandas as pd
 import torch
 
 from ... import leads as leadlib
-from ... import rhythm_metrics
+from ... import progress, rhythm_metrics
 from ...baselines import descod, filters
 from ...classify.evaluate import auc_pr_table
 from ...classify.predict import SAMPLE_AGGREGATES
@@ -484,6 +484,7 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int,
         out[f"ex_{cls}__patient"] = meta["patient_id"].astype(str).to_numpy()[idx]
         out[f"ex_{cls}__true"] = _twelve(x[idx], db, fig_rows)
 
+    bar = progress.bar(total=len(s.kinds) * (1 + len(samplers)), desc=f"{TASK} shard {shard}", unit="method")
     for kind in s.kinds:
         noisy_set = inputs.load(f"noisy_{kind}")
         y, noise = noisy_inputs(noisy_set, kind, db, x, rids)
@@ -518,6 +519,7 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int,
             out[f"prob__{kind}__{method}"] = clf.predict_proba(est, db.leads) if P else np.zeros((0, C))
         for cls, idx in examples.items():
             out[f"ex_{cls}__{kind}__descod"] = _twelve(estimates["descod"][idx], db, fig_rows)
+        bar.update(1)
 
         # the harmonic-artefact alternation with each inner sampler
         for name in samplers:
@@ -533,6 +535,7 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int,
             seconds[key] = time.perf_counter() - t0
             out.update({f"{part}__{kind}__{key}": v for part, v in arrays.items()})
             out.update({f"ex_{cls}__{kind}__{part}": v for cls, parts in ex.items() for part, v in parts.items()})
+            bar.update(1)
         for method, sec in seconds.items():
             out[f"seconds__{kind}__{method}"] = np.asarray([sec])
         log.info(
@@ -543,6 +546,7 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int,
             P,
             ", ".join(f"{k} {v:.1f}" for k, v in seconds.items()),
         )
+    bar.close()
     return out
 
 

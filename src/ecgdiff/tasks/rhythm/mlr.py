@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from ... import leads as leadlib
+from ... import progress
 from ... import rhythm_metrics as rm
 from ...baselines import dower, ecgrecover
 from ...classify.evaluate import auc_pr_table
@@ -426,6 +427,8 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int,
     out["prob__truth"] = classify_12(classifier, true12[:, None], s.sample_aggregate)
     prov = {m: providers(m) for m in names}
     examples = [(c, int(np.flatnonzero(out["label"] == c)[0])) for c in EXAMPLE_CLASSES if (out["label"] == c).any()]
+    n_calls = len(probs) * len(names) * len(batches(P, s.batch_patients))
+    bar = progress.bar(total=n_calls, desc=f"{TASK} shard {shard}", unit="batch")
     for prob in probs:
         obs = observation(leads, prob, T, length)
         y = obs.apply(x)
@@ -442,12 +445,14 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int,
                 _record(out, prob.key, m, b, true12[b], rec12, scored, classifier, s.sample_aggregate)
                 if keep_examples:
                     _record_examples(out, examples, b, meta, true12, rec12, ~scored.any(axis=1))
+                bar.update(1)
         base_in = BaselineInput(x_obs, prob, leads, length, float(db.fs), inputs, ctx.shard_seed(shard, TASK))
         for name in s.baselines:
             rec, rec_leads = BASELINES[name].reconstruct(base_in)
             rec12 = to_12(rec, rec_leads, length)
             _record(out, prob.key, name, slice(0, P), true12, rec12, scored, classifier, s.sample_aggregate)
         log.info("%s shard %d: problem %s done (%d rhythms)", TASK, shard, prob.key, P)
+    bar.close()
     return out
 
 
