@@ -53,7 +53,7 @@ rule train_rhythm_prior:
         figure=report(out("figures/rhythm_training_loss.png"), caption="../report/rhythm_training_loss.rst", category="Rhythm prior"),
         figure_pdf=out("figures/rhythm_training_loss.pdf"),
     params:
-        data_dir=RHYTHMS_DIR,
+        data_dir=rhythms_dir,
         work_dir=out("models/checkpoints/rhythm"),
         model=config["rhythm_prior"]["model"],
         train={**config["rhythm_prior"]["train"], "seed": config["seed"] if config["rhythm_prior"]["train"].get("seed") is None else config["rhythm_prior"]["train"]["seed"]},
@@ -79,7 +79,7 @@ rule rhythm_generated:
         figure=report(out("figures/fig_rhythm_generated.png"), caption="../report/fig_rhythm_generated.rst", category="Rhythm prior"),
         figure_pdf=out("figures/fig_rhythm_generated.pdf"),
     params:
-        data_dir=RHYTHMS_DIR,
+        data_dir=rhythms_dir,
         settings={**config["rhythm_prior"]["generated"], "seed": config["seed"] if config["rhythm_prior"]["generated"].get("seed") is None else config["rhythm_prior"]["generated"]["seed"]},
         device=config["device"],
     log:
@@ -103,7 +103,7 @@ rule train_classifier:
         table=out("tables/classifier_training.csv"),
         table_md=out("tables/classifier_training.md"),
     params:
-        data_dir=RHYTHMS_DIR,
+        data_dir=rhythms_dir,
         work_dir=out("models/checkpoints/classifier"),
         model=config["classifier"]["model"],
         train={**config["classifier"]["train"], "seed": config["seed"] if config["classifier"]["train"].get("seed") is None else config["classifier"]["train"]["seed"]},
@@ -129,7 +129,7 @@ rule train_ecgrecover:
         table=out("tables/ecgrecover_training.csv"),
         table_md=out("tables/ecgrecover_training.md"),
     params:
-        data_dir=RHYTHMS_DIR,
+        data_dir=rhythms_dir,
         work_dir=out("models/checkpoints/ecgrecover"),
         settings={**config["ecgrecover"]["settings"], "seed": config["seed"] if config["ecgrecover"]["settings"].get("seed") is None else config["ecgrecover"]["settings"]["seed"]},
         device=config["device"],
@@ -166,7 +166,7 @@ rule noisy_set:
     wildcard_constraints:
         kind="bw|em",
     params:
-        data_dir=RHYTHMS_DIR,
+        data_dir=rhythms_dir,
         source=NOISE_SOURCE,
         settings=NOISE["test"],
         seed=NOISE["seed"],
@@ -193,7 +193,7 @@ rule train_descod:
     wildcard_constraints:
         kind="bw|em",
     params:
-        data_dir=RHYTHMS_DIR,
+        data_dir=rhythms_dir,
         work_dir=lambda w: out(f"models/checkpoints/descod_{w.kind}"),
         source=NOISE_SOURCE,
         noise_train=NOISE["train"],
@@ -243,10 +243,6 @@ TASK_INPUT_FILES = {
 }
 
 
-def rhythm_task_inputs(names):
-    return {name: TASK_INPUT_FILES[name] for name in names}
-
-
 if RHYTHM_TASKS:
 
     rule rhythm_task_shard:
@@ -262,7 +258,7 @@ if RHYTHM_TASKS:
         log:
             log("tasks/{task}/shard_{shard}.log"),
         params:
-            data_dir=RHYTHMS_DIR,
+            data_dir=rhythms_dir,
             settings=lambda w: task_params(w.task, config),
         conda:
             ENV_SAMPLE
@@ -307,7 +303,7 @@ for _task, _spec in RHYTHM_TASKS.items():
             log(f"tasks/{_task}/gather.log"),
         params:
             task=_task,
-            data_dir=RHYTHMS_DIR,
+            data_dir=rhythms_dir,
             settings=task_params(_task, config),
         conda:
             ENV_PLOT
