@@ -73,7 +73,7 @@ SECTION = dict(
     amplitude_bins=3,
 )
 INVERSE = {
-    "mgps": {"steps": 3, "grad_steps": 1, "grad_steps_final": 1, "final_window": 1},
+    "mgps": {"steps": 3, "grad_steps": 1, "window_grad_steps": 1, "window_size": 1},
     "ddnm": {"steps": 4, "eta": 0.85},
 }
 

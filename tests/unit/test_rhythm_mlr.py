@@ -70,7 +70,7 @@ def make_config(shards=2, inverse=None, **section):
             "max_batch_rows": 512,
             "rhythm_mlr": copy.deepcopy(SECTION) | section,
         },
-        "inverse": {"mgps": {"steps": 4, "grad_steps": 2, "grad_steps_final": 2}} | (inverse or {}),
+        "inverse": {"mgps": {"steps": 4, "grad_steps": 2, "window_grad_steps": 2}} | (inverse or {}),
     }
     return config
 

@@ -25,7 +25,7 @@ import numpy as np
 import ot
 import torch
 
-from .gmm import DenseGMM, LowRankGMM, posterior
+from .gmm import DenseGMM, LowRankGMM, MaskPosterior, mask_posterior, posterior
 from .operators import Linear, Mask, Operator, sigma_vector
 
 Tensor = torch.Tensor
@@ -41,7 +41,7 @@ class Problem:
     sigma_y: float | Tensor
     x_true: Tensor
     y: Tensor
-    posterior: DenseGMM = field(repr=False)
+    posterior: DenseGMM | MaskPosterior = field(repr=False)
 
 
 def make_problem(
@@ -51,8 +51,10 @@ def make_problem(
     sigma_y: float | Tensor,
     generator: torch.Generator,
     dtype: torch.dtype = torch.float32,
+    lowrank: bool = False,
 ) -> Problem:
-    """Draw ``x ~ prior`` and ``y = A x + sigma_y eps`` with ``generator``; compute the exact posterior."""
+    """Draw ``x ~ prior`` and ``y = A x + sigma_y eps`` with ``generator``; compute the exact posterior (dense, or
+    with ``lowrank`` the :class:`~ecgdiff.inverse.gmm.MaskPosterior` of a mask, which needs no ``d x d`` matrix)."""
     x = prior.sample(1, generator)[0]
     s = sigma_vector(sigma_y, operator.m, torch.device("cpu"), torch.float64)
     clean = (
@@ -63,7 +65,8 @@ def make_problem(
     y = clean + s * torch.randn(operator.m, generator=generator, dtype=torch.float64)
     y = y.to(dtype)
     sig = sigma_y if not isinstance(sigma_y, Tensor) else sigma_y.to(dtype)
-    return Problem(name, prior, operator, sig, x, y, posterior(prior, operator, y.double(), s))
+    post = mask_posterior(prior, operator, y.double(), s) if lowrank else posterior(prior, operator, y.double(), s)
+    return Problem(name, prior, operator, sig, x, y, post)
 
 
 def sliced_wasserstein(
@@ -99,7 +102,7 @@ def reference(problem: Problem, n: int, seed: int = 0, n_projections: int = 256)
     e2 = problem.posterior.sample(n, g).reshape(n, -1)
     pr = problem.prior.sample(n, g).reshape(n, -1)
     mean = problem.posterior.mean()
-    trace = float(torch.diagonal(problem.posterior.covariance()).sum())
+    trace = problem.posterior.trace()
     return Reference(
         e1,
         e2,
