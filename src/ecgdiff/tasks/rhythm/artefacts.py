@@ -670,7 +670,8 @@ def caption(db: Any, shards: Sequence[Shard], ctx: TaskContext) -> str:
         f"{KINDS[k]}: {i['noise_source']} channel {i['channel']}, noise peak-to-peak {i['ratio']:g} x the lead's"
         for k, i in infos.items()
     )
-    sources = ", ".join(str(x) for x in (db.manifest.get("sources") or [])) or "the rhythm database"
+    names = {str(x.get("source", x)) if isinstance(x, Mapping) else str(x) for x in db.manifest.get("sources") or []}
+    sources = ", ".join(sorted(names)) or "the rhythm database"
     opts = "; ".join(f"{name}: {ctx.samplers[name].options}" for name in alternation_samplers(ctx))
     n = len(concat(shards, "patient_id"))
     layout = "lead axis (the authors' layout)" if s.dtw_sequence == "lead" else "time axis (the authors': lead axis)"
