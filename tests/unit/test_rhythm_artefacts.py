@@ -512,3 +512,25 @@ def test_settings_are_validated():
         )  # fmt: skip
     with pytest.raises(ValueError, match="eta must be in"):
         make_ctx(inverse={**INVERSE, "ddnm": {"steps": 4, "eta": 2.0}})
+
+
+def test_a_diverged_descod_is_named_in_the_caption(caplog):
+    M = len(arts.METRICS)
+
+    def scores(rmse):
+        out = np.zeros((3, M))
+        out[:, arts.METRICS.index("rmse")] = rmse
+        return out
+
+    sh = shardlib.Shard(
+        {
+            "scores__em__descod": scores([0.1, 0.2, 0.1]),
+            "scores__em__noisy": scores([0.3, 0.3, 0.3]),
+            "scores__bw__descod": scores([3e3, 5e3, 1e4]),
+            "scores__bw__noisy": scores([0.5, 0.6, 0.7]),
+        }
+    )
+    assert arts.diverged([sh], ["em"]) == ""
+    text = arts.diverged([sh], ["em", "bw"])
+    assert "DIVERGED on BWR (median RMSE 5e+03 against the noisy input's 0.6)" in text and "EMR" not in text
+    assert "DeScoD-ECG diverged" in caplog.text

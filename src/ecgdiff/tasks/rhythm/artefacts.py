@@ -694,7 +694,27 @@ def caption(db: Any, shards: Sequence[Shard], ctx: TaskContext) -> str:
         "to 9 stored channels independently (III no longer II - I) and scaled on the padded window; its table says "
         "MGPS while the authors' script ran DDNM+ (eta 0.85), so both rows are given; the authors' evaluation "
         "script denoised the EM inputs with the BW DeScoD model; the talk gives no interval for its AUC-PRs and "
-        "does not say what its ± is."
+        "does not say what its ± is." + diverged(shards, s.kinds)
+    )
+
+
+def diverged(shards: Sequence[Shard], kinds: Sequence[str], factor: float = 10.0) -> str:
+    """A sentence naming the noise kinds whose DeScoD-ECG output is ``factor`` times further from the truth than
+    the noisy input (median RMSE over patients): its reverse chain amplified its initial noise, the mark of an
+    undertrained model (docs/artefact-baselines.md); empty when none."""
+    rmse = METRICS.index("rmse")
+    out = []
+    for kind in kinds:
+        ours = np.nanmedian(concat(shards, f"scores__{kind}__descod")[:, rmse])
+        floor = np.nanmedian(concat(shards, f"scores__{kind}__noisy")[:, rmse])
+        if not ours <= factor * floor:
+            out.append(f"{KINDS[kind]} (median RMSE {ours:.3g} against the noisy input's {floor:.3g})")
+    if not out:
+        return ""
+    log.warning("%s: DeScoD-ECG diverged on %s", TASK, "; ".join(out))
+    return (
+        " DeScoD-ECG DIVERGED on " + "; ".join(out) + ": an undertrained model's reverse chain amplifies its "
+        "initial noise (see its training table, tables/descod_training_<kind>, and docs/artefact-baselines.md)."
     )
 
 
