@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_measured_qt_tracks_the_simulated_qt(tmp_path):
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config["data"]["synthetic"].update(n_patients=40, abnormal_fraction=0.0)
+    config["data"]["synthetic"].update(n_patients=40, abnormal_fraction=0.0, af_fraction=0.0, bbb_fraction=0.0)
     config["data"]["split"]["fractions"] = {"train": 0.9, "cv": 0.05, "test": 0.05}
     synthetic.write_cohort(tmp_path / "cohort", config["data"]["synthetic"])
     beatdb.build("synthetic", tmp_path / "cohort", tmp_path / "beats", config)
