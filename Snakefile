@@ -8,9 +8,19 @@
 #
 # Rules live in workflow/rules/*.smk; their scripts (scripts/*.py) only call the ecgdiff package.
 
+import os
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("8.20")
+
+# YAML syntax errors named by file and line, keys given twice refused (ecgdiff/configfiles.py): the default
+# config file before Snakemake reads it, and the files given with --configfile.
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+from ecgdiff.configfiles import check_yaml_files
+
+check_yaml_files(["config/config.yaml", *workflow.overwrite_configfiles])
 
 
 configfile: "config/config.yaml"
@@ -28,6 +38,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/validation.smk"
 include: "workflow/rules/prior.smk"
 include: "workflow/rules/tasks.smk"
+include: "workflow/rules/rhythm.smk"
 include: "workflow/rules/report.smk"
 
 

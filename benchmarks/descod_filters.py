@@ -6,16 +6,17 @@ Data: the 200 LUDB records (10 s, 500 Hz) preprocessed as the rhythms are (notch
 0.6-Hz high-pass of order 5, ``resample_poly`` to 100 Hz, leads I, II, V1-V6, 1000 samples zero-padded to
 1024), and the NSTDB ``bw`` and ``em`` records resampled 360 -> 100 Hz.
 
-1. Filters: test inputs as the talk's protocol builds them (channel 1, every lead its own random window,
-   scaled to 1 x (em) or 2 x (bw) the lead's peak-to-peak); RMSE and mean absolute error (mV) over the
-   valid samples of the 8 leads, for the noisy input, :func:`filters.highpass` and
-   :func:`filters.median_baseline`.
+1. Filters: test inputs as the talk's protocol builds them (:func:`ecgdiff.data.noise.make_noisy_set`:
+   channel 1, every lead its own random window, scaled to 1 x (em) or 2 x (bw) the lead's peak-to-peak);
+   RMSE and mean absolute error (mV) over the valid samples of the 8 leads, for the noisy input,
+   :func:`filters.highpass` and :func:`filters.median_baseline`.
 2. DeScoD cost: seconds per training step (forward + backward, best of a few) at batch 32 rhythms,
    extrapolated to one epoch of 250 rhythms x 8 leads, for a few feature widths in joint and per-lead
    form; seconds per rhythm for one 50-step denoising (one shot).
 3. With ``--train-epochs E`` (> 0): a short DeScoD training per noise kind at ``--train-feats`` (joint) on
-   the first 160 rhythms with channel-0 noise (validation: the next 20), then the errors of its
-   denoising of the last 20 rhythms' test inputs (channel 1), next to the filters' on the same inputs.
+   the first 160 rhythms with channel-0 noise (:func:`ecgdiff.data.noise.training_noise`; validation: the
+   next 20), then the errors of its denoising of the last 20 rhythms' test inputs (channel 1), next to the
+   filters' on the same inputs.
 
 Prints a table and writes ``descod_filters.json`` under ``--out``.
 """
@@ -37,6 +38,7 @@ sys.path.insert(0, str(REPO / "src"))
 from ecgdiff import leads as L
 from ecgdiff.baselines import descod, descod_train, filters
 from ecgdiff.data import beats
+from ecgdiff.data import noise as nz
 from ecgdiff.data.records import Record, read_source
 from ecgdiff.io import write_json
 
@@ -58,11 +60,13 @@ def ludb_rhythms(root: Path) -> np.ndarray:
     return np.stack(out)
 
 
-def nstdb(root: Path, kind: str) -> np.ndarray:
-    import wfdb
+def nstdb(root: Path, kind: str) -> nz.NoiseRecord:
+    return nz.read_nstdb(root / "nstdb" / "1.0.0", kind)  # [2, n] mV at 360 Hz (resampled where used)
 
-    rec = wfdb.rdrecord(str(root / "nstdb" / "1.0.0" / kind))
-    return beats.resample(rec.p_signal.T, rec.fs, FS)  # [2, n] mV at 100 Hz
+
+def noisy_inputs(clean: np.ndarray, rec: nz.NoiseRecord, kind: str, seed: int) -> np.ndarray:
+    """The talk's test protocol (channel 1, 1 x em / 2 x bw the lead's peak-to-peak)."""
+    return nz.make_noisy_set(clean, LENGTH, rec, None, kind, seed).noisy
 
 
 def errors(x: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -116,13 +120,10 @@ def short_training(root: Path, clean: np.ndarray, epochs: int, feats: int) -> li
 
     tr, cv, te = clean[:160], clean[160:180], clean[180:]
     rows = []
-    for kind, factor in (("bw", 2.0), ("em", 1.0)):
+    for kind in ("bw", "em"):
         rec = nstdb(root, kind)
-        train_noise = descod_train.NoiseSource(kind, rec[0], origin=f"nstdb/{kind} channel 0")
-        test_noise = descod_train.NoiseSource(kind, rec[1], origin=f"nstdb/{kind} channel 1")
-        noisy = descod_train.contaminate(
-            te, test_noise((len(te), 8, LENGTH), np.random.default_rng(1)), np.full(len(te), factor), LENGTH
-        )
+        train_noise = nz.training_noise(rec, kind, length=LENGTH)  # channel 0, 0.2-2.0 x, one per rhythm
+        noisy = noisy_inputs(te, rec, kind, seed=1)
         cfg = descod.DeScoDConfig(feats=feats, epochs=epochs, batch_size=32)
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as work:
@@ -173,12 +174,8 @@ def main() -> None:
     }
 
     rows = []
-    rng = np.random.default_rng(0)
-    for kind, factor in (("bw", 2.0), ("em", 1.0)):
-        test_noise = descod_train.NoiseSource(kind, nstdb(root, kind)[1], origin=f"nstdb/{kind} channel 1")
-        noisy = descod_train.contaminate(
-            clean, test_noise((len(clean), 8, LENGTH), rng), np.full(len(clean), factor), LENGTH
-        )
+    for kind in ("bw", "em"):
+        noisy = noisy_inputs(clean, nstdb(root, kind), kind, seed=0)
         for name, y in (
             ("noisy input", noisy),
             ("highpass 0.67 Hz", filters.highpass(noisy, FS, length=LENGTH)),

@@ -4,9 +4,10 @@ Usage (from the repository root, PYTHONPATH=src):
 
     python benchmarks/inverse_accuracy.py                         # 9 x 176 beat problems, every sampler, defaults
     python benchmarks/inverse_accuracy.py --problems small        # the unit-test problems (3 x 16)
+    python benchmarks/inverse_accuracy.py --problems rhythm --n 300   # rhythm-shaped problems (8 x 32, padded)
     python benchmarks/inverse_accuracy.py --samplers dps --sweep zeta=0.05,0.1,0.2 --tag dps_zeta
 
-Writes ``results/benchmarks/inverse_accuracy_{beat,small}[_TAG].{csv,md,json}`` (git-ignored): one row per sampler and
+Writes ``results/benchmarks/inverse_accuracy_{beat,small,rhythm}[_TAG].{csv,md,json}`` (git-ignored): one row per sampler and
 problem with the sliced Wasserstein distance to exact posterior draws (``sw``), its Monte-Carlo floor
 (``sw_ref``), the prior's distance (``sw_prior``), the normalised excess, the posterior-mean error and the
 wall time (see :mod:`ecgdiff.inverse.verify`).
@@ -27,7 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from ecgdiff import io, provenance, tables  # noqa: E402
 from ecgdiff.inverse import available  # noqa: E402
-from ecgdiff.inverse.verify import beat_problems, reference, run_accuracy, small_problems  # noqa: E402
+from ecgdiff.inverse.verify import (  # noqa: E402
+    beat_problems,
+    reference,
+    rhythm_problems,
+    run_accuracy,
+    small_problems,
+)
 
 
 def _value(text: str):
@@ -39,7 +46,7 @@ def _value(text: str):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--problems", choices=["beat", "small"], default="beat")
+    ap.add_argument("--problems", choices=["beat", "small", "rhythm"], default="beat")
     ap.add_argument("--only", default="", help="comma-separated problem names (default: all)")
     ap.add_argument("--samplers", default=",".join(available()))
     ap.add_argument("--set", action="append", default=[], help="option override name.key=value (repeatable)")
@@ -57,7 +64,8 @@ def main() -> None:
     if cache.exists():
         problems, refs = torch.load(cache, weights_only=False)
     else:
-        problems = beat_problems(seed=args.seed) if args.problems == "beat" else small_problems(seed=args.seed)
+        make = {"beat": beat_problems, "small": small_problems, "rhythm": rhythm_problems}[args.problems]
+        problems = make(seed=args.seed)
         refs = {k: reference(p, args.n, args.seed) for k, p in problems.items()}
         cache.parent.mkdir(parents=True, exist_ok=True)
         with io.atomic_path(cache) as tmp:

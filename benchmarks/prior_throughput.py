@@ -20,7 +20,6 @@ import copy
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +28,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from flop_timing import count_flops, measure_peak, timed2  # noqa: E402  (benchmarks/flop_timing.py)
 
 from ecgdiff.diffusion.networks.beat_unet import UNetConfig, count_parameters  # noqa: E402
 from ecgdiff.diffusion.precond import training_loss  # noqa: E402
@@ -46,45 +47,6 @@ def model_config(size: str) -> dict:
         over = yaml.safe_load((ROOT / f"config/{size}.yaml").read_text()).get("prior", {}).get("model", {})
         cfg = {**cfg, **over}
     return cfg
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def measure_peak(device: torch.device) -> tuple[float, str]:
-    """Measured matmul FLOP/s of the device (float32 on CPU, bfloat16 on CUDA)."""
-    n, dtype = (2048, torch.float32) if device.type == "cpu" else (8192, torch.bfloat16)
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(2):
-        a @ b
-    sync(device)
-    best = min(timed(lambda: a @ b, device) for _ in range(8 if device.type == "cpu" else 50))
-    return 2 * n**3 / best, str(dtype).replace("torch.", "")
-
-
-def timed(fn, device: torch.device) -> float:
-    """Seconds of one call of ``fn`` (device synchronised)."""
-    return timed2(fn, device)[0]
-
-
-def timed2(fn, device: torch.device) -> tuple[float, float]:
-    """Wall-clock and process CPU seconds of one call of ``fn`` (device synchronised)."""
-    sync(device)
-    t, c = time.perf_counter(), time.process_time()
-    fn()
-    sync(device)
-    return time.perf_counter() - t, time.process_time() - c
-
-
-def count_flops(fn) -> int:
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as fc:
-        fn()
-    return int(fc.get_total_flops())
 
 
 def bench(

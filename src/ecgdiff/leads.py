@@ -70,18 +70,58 @@ DOWER_XYZ: dict[str, tuple[float, float, float]] = {
 
 _ALIASES = {name.upper(): name for name in STANDARD_12}
 _ALIASES.update({"AVR": "aVR", "AVL": "aVL", "AVF": "aVF"})
+_ALIASES.update({"DI": "I", "DII": "II", "DIII": "III"})  # the notation of southern Europe and Brazil
+#: Modified leads of ambulatory and monitoring recordings (MIT-BIH, QT database: ``MLII``, ``MV1``): electrodes
+#: on the torso instead of the limbs (Mason-Likar placement), so the signal approximates the standard lead but
+#: is not it. Only :func:`canonical` with ``modified=True`` accepts them.
+MODIFIED: dict[str, str] = {
+    "MLI": "I",
+    "MLII": "II",
+    "MLIII": "III",
+    **{f"MV{k}": f"V{k}" for k in range(1, 7)},
+}
+#: Words that channel labels put around a lead name (EDF: ``ECG V1``, ``EKG II-REF``; exports: ``Lead I``).
+_PREFIXES = ("ECG", "EKG", "LEAD")
+_SUFFIXES = ("-REF", "-AVG", "-", "+")
 
 
 class LeadError(ValueError):
     """A lead name is unknown, or the requested leads cannot be derived from the given ones."""
 
 
-def canonical(name: str) -> str:
-    """Return the canonical spelling of a lead name (``'avl'`` -> ``'aVL'``, ``'v1'`` -> ``'V1'``)."""
-    key = str(name).strip().upper()
-    if key not in _ALIASES:
-        raise LeadError(f"unknown lead name {name!r}; known leads: {', '.join(STANDARD_12)}")
-    return _ALIASES[key]
+def _key(name: str) -> str:
+    """Upper-case label with the surrounding words of :data:`_PREFIXES` / :data:`_SUFFIXES` removed."""
+    key = str(name).strip().upper().replace("_", " ")
+    for prefix in _PREFIXES:
+        if key.startswith(prefix) and len(key) > len(prefix):
+            key = key[len(prefix) :].strip(" :.-")
+    for suffix in _SUFFIXES:
+        if key.endswith(suffix) and len(key) > len(suffix):
+            key = key[: -len(suffix)].strip()
+    return key.replace(" ", "")
+
+
+def canonical(name: str, modified: bool = False) -> str:
+    """Return the canonical spelling of a lead name (``'avl'`` -> ``'aVL'``, ``'v1'`` -> ``'V1'``).
+
+    Channel labels are accepted with a case-insensitive ``ECG``/``EKG``/``Lead`` prefix and a ``-``, ``+``,
+    ``-REF`` or ``-AVG`` suffix (``'ECG V1-'`` -> ``'V1'``), and in the notation ``DI``, ``DII``, ``DIII``. A
+    leading ``-`` (an inverted lead, as in the Cabrera display's ``-aVR``) is never stripped: such a name is
+    unknown. With ``modified=True`` the modified leads of :data:`MODIFIED` (``MLII`` -> ``II``) are accepted as
+    approximations of the standard leads.
+    """
+    key = _key(name)
+    if key in _ALIASES:
+        return _ALIASES[key]
+    if modified and key in MODIFIED:
+        return MODIFIED[key]
+    known = ", ".join(STANDARD_12) + (" (and the modified leads " + ", ".join(MODIFIED) + ")" if modified else "")
+    raise LeadError(f"unknown lead name {name!r}; known leads: {known}")
+
+
+def is_modified(name: str) -> bool:
+    """Whether ``name`` is a modified lead of :data:`MODIFIED` (an approximation of a standard lead)."""
+    return _key(name) in MODIFIED
 
 
 def canonical_all(names: Sequence[str]) -> tuple[str, ...]:
@@ -123,6 +163,15 @@ def derivation_matrix(names_in: Sequence[str], names_out: Sequence[str], tol: fl
         raise LeadError(f"cannot derive {missing} from recorded leads {list(names_in)}")
     t[np.abs(t) < tol] = 0.0
     return t
+
+
+def derivable(names_in: Sequence[str], name: str) -> bool:
+    """Whether lead ``name`` is determined by the leads ``names_in`` (:func:`derivation_matrix` exists)."""
+    try:
+        derivation_matrix(names_in, [name])
+        return True
+    except LeadError:
+        return False
 
 
 def derive(signal: np.ndarray, names_in: Sequence[str], names_out: Sequence[str]) -> np.ndarray:

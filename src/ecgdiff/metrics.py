@@ -35,18 +35,22 @@ CHI2_LEVEL: float = 0.99
 def r2_score(true: np.ndarray, pred: np.ndarray, axis: int = -1) -> np.ndarray:
     """Coefficient of determination ``1 - sum((true - pred)^2) / sum((true - mean(true))^2)`` along ``axis``.
 
-    Computed separately for every slice (e.g. every patient and lead of ``[P, L, T]`` arrays). A slice
-    whose target is constant has no defined R^2 and raises ``ValueError``.
+    Computed separately for every slice (e.g. every patient and lead of ``[P, L, T]`` arrays) by
+    :func:`sklearn.metrics.r2_score` (one output per slice). A slice whose target is constant has no defined R^2
+    and raises ``ValueError`` (scikit-learn would return a finite stand-in value instead).
     """
+    from sklearn.metrics import r2_score as sk_r2
+
     true = np.asarray(true, dtype=np.float64)
     pred = np.asarray(pred, dtype=np.float64)
     if true.shape != pred.shape:
         raise ValueError(f"r2_score: shapes differ: {true.shape} vs {pred.shape}")
-    ss_res = np.sum((true - pred) ** 2, axis=axis)
-    ss_tot = np.sum((true - true.mean(axis=axis, keepdims=True)) ** 2, axis=axis)
-    if np.any(ss_tot <= 0):
+    t = np.moveaxis(true, axis, -1)
+    p = np.moveaxis(pred, axis, -1)
+    if np.any(np.ptp(t, axis=-1) <= 0):
         raise ValueError("r2_score: a target slice is constant; R^2 is undefined")
-    return 1.0 - ss_res / ss_tot
+    out = sk_r2(t.reshape(-1, t.shape[-1]).T, p.reshape(-1, p.shape[-1]).T, multioutput="raw_values")
+    return out.reshape(t.shape[:-1]) if t.ndim > 1 else np.float64(out[0])
 
 
 # --------------------------------------------------------------------------- intervals
@@ -69,21 +73,6 @@ class Interval:
         if np.isclose(self.estimate - self.low, self.high - self.estimate, rtol=1e-6, atol=10.0 ** -(digits + 2)):
             return f"{self.estimate:.{digits}f} ± {self.half_width:.{digits}f}"
         return f"{self.estimate:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
-
-
-def clt_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Interval:
-    """Mean and its central-limit interval ``mean ± z_{(1+level)/2} * std(ddof=1) / sqrt(n)``.
-
-    Non-finite values are an error (they would silently shrink ``n``). With one value the half width is 0.
-    """
-    v = np.asarray(values, dtype=np.float64).ravel()
-    if v.size == 0:
-        raise ValueError("clt_interval: no values")
-    if not np.all(np.isfinite(v)):
-        raise ValueError(f"clt_interval: {int((~np.isfinite(v)).sum())} non-finite values")
-    mean = float(v.mean())
-    half = 0.0 if v.size < 2 else float(stats.norm.ppf(0.5 + level / 2) * v.std(ddof=1) / np.sqrt(v.size))
-    return Interval(mean, mean - half, mean + half, level, int(v.size))
 
 
 def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> Interval:

@@ -173,12 +173,12 @@ def soft_dtw_score(
     a, b = true[idx], estimate[idx]
     if sequence == "time":
         a, b = a.T, b.T
-    return float(soft_dtw(a, b, gamma=gamma)) / float(normaliser)
+    return float(soft_dtw(a, b, gamma=gamma, be="numpy")) / float(normaliser)
 
 
 def dtw_score(true: np.ndarray, estimate: np.ndarray, lead_index: Sequence[int] | np.ndarray | None = None) -> float:
     """Mean over the leads ``lead_index`` of :func:`tslearn.metrics.dtw` between ``estimate [L, T]`` and ``true [L, T]``."""
-    from tslearn.metrics import dtw
+    from tslearn.metrics import dtw  # be="numpy": tslearn otherwise picks its backend from str(array), a slow repr
 
     true, estimate = np.asarray(true, dtype=np.float64), np.asarray(estimate, dtype=np.float64)
     if true.shape != estimate.shape or true.ndim != 2:
@@ -186,7 +186,7 @@ def dtw_score(true: np.ndarray, estimate: np.ndarray, lead_index: Sequence[int] 
     idx = np.arange(true.shape[0]) if lead_index is None else np.asarray(lead_index, dtype=np.int64)
     if idx.size == 0:
         raise ValueError("dtw_score: no lead to compare")
-    return float(np.mean([dtw(true[i], estimate[i]) for i in idx]))
+    return float(np.mean([dtw(true[i], estimate[i], be="numpy") for i in idx]))
 
 
 # --------------------------------------------------------------------------- DeScoD-ECG's metrics (last axis = time)

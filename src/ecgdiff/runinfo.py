@@ -42,6 +42,7 @@ PACKAGES: tuple[str, ...] = (
     "jsonschema",
     "requests",
     "tqdm",
+    "pyedflib",
 )
 
 # Scheduler and device variables that say where a job ran (absent ones are left out).

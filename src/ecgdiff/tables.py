@@ -1,8 +1,15 @@
 """Tables: CSV files of numbers (caption and provenance in ``#`` comment lines, read back by :func:`read_table`) and
-their Markdown views, written atomically (:mod:`ecgdiff.io`) with the provenance footer (:mod:`ecgdiff.provenance`)."""
+their Markdown and HTML views, written atomically (:mod:`ecgdiff.io`) with the provenance footer
+(:mod:`ecgdiff.provenance`).
+
+The HTML view (``<stem>.html`` next to the Markdown one) is a self-contained page, the caption, the table and the
+provenance footer, with nothing loaded from elsewhere: the workflow report (``snakemake --report``) shows HTML
+files inline, where it would only offer a CSV file for download.
+"""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -23,7 +30,8 @@ def write_table(
     provenance: Mapping[str, Any] | None = None,
     floatfmt: str = ".3f",
 ) -> None:
-    """Write a table as CSV (data, with ``#`` comment lines for caption and provenance) and Markdown.
+    """Write a table as CSV (data, with ``#`` comment lines for caption and provenance), Markdown and HTML (both
+    at ``md_path``'s stem, when given).
 
     Read the CSV back with :func:`read_table`.
     """
@@ -45,6 +53,46 @@ def write_table(
         if provenance:
             parts.append("\n" + footer(provenance))
         write_text(md_path, "\n".join(parts) + "\n")
+        write_html(df, html_path(md_path), caption, provenance, floatfmt)
+
+
+def html_path(md_path: str | os.PathLike[str]) -> str:
+    """The HTML view's path of a table whose Markdown view is ``md_path``."""
+    root, _ = os.path.splitext(os.fspath(md_path))
+    return root + ".html"
+
+
+_STYLE = (
+    "body{font-family:sans-serif;font-size:14px;margin:1em}"
+    "table{border-collapse:collapse;margin:1em 0}"
+    "th,td{border:1px solid #bbb;padding:3px 7px;text-align:right;white-space:nowrap}"
+    "th{background:#eee}td:first-child,th:first-child{text-align:left}"
+    "p.caption{max-width:70em}p.footer{color:#555;font-size:12px}"
+)
+
+
+def write_html(
+    df: pd.DataFrame,
+    path: str | os.PathLike[str],
+    caption: str = "",
+    provenance: Mapping[str, Any] | None = None,
+    floatfmt: str = ".3f",
+) -> None:
+    """Write ``df`` as a self-contained HTML page: caption, table (floats as ``floatfmt``), provenance footer."""
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, (float, np.floating)):
+            return format(float(v), floatfmt) if np.isfinite(v) else str(v)
+        return str(v)
+
+    table = df.to_html(index=False, na_rep="", float_format=lambda v: fmt(v), border=0, escape=True)
+    parts = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">', f"<style>{_STYLE}</style></head><body>"]
+    parts += [f'<p class="caption">{html.escape(p.strip())}</p>' for p in caption.strip().split("\n\n") if p.strip()]
+    parts.append(table)
+    if provenance:
+        parts.append(f'<p class="footer">{html.escape(footer(provenance))}</p>')
+    parts.append("</body></html>")
+    write_text(path, "\n".join(parts) + "\n")
 
 
 def read_table(csv_path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -97,7 +145,8 @@ def write_table_pair(
     provenance: Mapping[str, Any],
 ) -> None:
     """Numbers in the CSV (:func:`write_table`), a formatted view (e.g. ``estimate ± half-width`` cells) in the
-    Markdown; both carry the caption and the provenance."""
+    Markdown and HTML views; all carry the caption and the provenance."""
     write_table(numeric, csv_path, None, caption=caption, provenance=provenance)
     body = display.to_markdown(index=False) if _has_tabulate() else markdown_table(display)
     write_text(md_path, "\n".join([caption.strip() + "\n", body, "\n" + footer(provenance)]) + "\n")
+    write_html(display, html_path(md_path), caption, provenance)

@@ -5,26 +5,27 @@ import math
 import numpy as np
 import pytest
 
+from ecgdiff import metrics
 from ecgdiff.diffusion import evaluation
 from ecgdiff.diffusion.uncertainty import PriorNetworkEnsemble, RNDConfig, summarise
 
 
 def test_emd_one_dimensional_hand_case():
     # {0, 1} -> {2, 3}: each point moves by 2
-    assert evaluation.emd(np.array([[0.0], [1.0]]), np.array([[3.0], [2.0]])) == pytest.approx(2.0)
+    assert metrics.emd(np.array([[0.0], [1.0]]), np.array([[3.0], [2.0]])) == pytest.approx(2.0)
     # {0, 4} -> {1, 2}: optimal pairing 0->1, 4->2: (1 + 2) / 2
-    assert evaluation.emd(np.array([[0.0], [4.0]]), np.array([[2.0], [1.0]])) == pytest.approx(1.5)
+    assert metrics.emd(np.array([[0.0], [4.0]]), np.array([[2.0], [1.0]])) == pytest.approx(1.5)
 
 
 def test_emd_two_dimensional_uses_euclidean_cost_and_uniform_weights():
     x = np.array([[0.0, 0.0], [3.0, 4.0]])
     y = np.array([[0.0, 0.0]])
     # one target point receives both sources: (0 + 5) / 2 with the L2 (not squared) cost
-    assert evaluation.emd(x, y) == pytest.approx(2.5)
+    assert metrics.emd(x, y) == pytest.approx(2.5)
     # three points: a unit square's corners to its centre -> sqrt(2)/2 each
     sq = np.array([[0, 0], [1, 0], [0, 1]], dtype=float)
-    assert evaluation.emd(sq, np.full((3, 2), 0.5)) == pytest.approx(math.sqrt(0.5))
-    assert evaluation.emd(sq, sq[::-1]) == pytest.approx(0.0, abs=1e-12)
+    assert metrics.emd(sq, np.full((3, 2), 0.5)) == pytest.approx(math.sqrt(0.5))
+    assert metrics.emd(sq, sq[::-1]) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_emd_features_concatenate_beats_and_conditioning():

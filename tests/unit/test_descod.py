@@ -1,4 +1,5 @@
-"""DeScoD-ECG: schedule against closed forms, forward and reverse processes, training, resumption, noise kinds."""
+"""DeScoD-ECG: schedule against closed forms, forward and reverse processes, training noise, training, resumption,
+noise kinds."""
 
 import math
 
@@ -8,6 +9,7 @@ import torch
 
 from ecgdiff.baselines import descod as D
 from ecgdiff.baselines import descod_train as T
+from ecgdiff.data import noise as nz
 
 LENGTH, PADDED = 60, 64
 
@@ -30,10 +32,18 @@ def toy_rhythms(n, seed=0):
     return x
 
 
-def walk_noise(kind="bw", n=4000, seed=1):
-    """Zero-mean smooth noise (white noise through a 15-sample moving average), like NSTDB windows (offset << range)."""
+def walk_record(kind="bw", n=4000, seed=1):
+    """Two channels of zero-mean smooth noise (white noise through a 15-sample moving average) at 100 Hz, like
+    NSTDB windows (offset << range)."""
     rng = np.random.default_rng(seed)
-    return T.NoiseSource(kind, np.convolve(rng.normal(size=n), np.ones(15) / 15, "same"), origin=f"smoothed ({kind})")
+    sig = np.stack([np.convolve(rng.normal(size=n), np.ones(15) / 15, "same") for _ in range(2)])
+    return nz.NoiseRecord(kind, sig, 100.0, f"smoothed ({kind})")
+
+
+def walk_noise(kind="bw", n=4000, seed=1, length=LENGTH, **settings):
+    """The project's training-noise sampler on :func:`walk_record` (channel 0, DeScoD's ratios)."""
+    st = nz.TrainingNoiseSettings(**settings)
+    return nz.training_noise(walk_record(kind, n, seed), kind, seed, settings=st, length=length)
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -163,7 +173,7 @@ def test_network_shapes_and_lead_layouts():
 def test_config_defaults_and_validation():
     c = D.DeScoDConfig()
     assert (c.feats, c.steps, c.beta_schedule, c.beta_start, c.beta_end) == (80, 50, "quad", 1e-4, 0.5)
-    assert (c.epochs, c.batch_size, c.lr, c.amplitude, c.shots, c.length) == (100, 128, 1e-3, (0.2, 2.0), 1, 1000)
+    assert (c.epochs, c.batch_size, c.lr, c.shots, c.length) == (100, 128, 1e-3, 1, 1000)
     assert D.DeScoDConfig.from_dict(c.to_dict()) == c
     for bad in (
         {"feats": 30},
@@ -171,39 +181,67 @@ def test_config_defaults_and_validation():
         {"beta_end": 1.0},
         {"beta_start": 0.6},
         {"lead_mode": "both"},
-        {"amplitude": (2.0, 0.2)},
         {"grad_clip": 0},
     ):
         with pytest.raises(ValueError):
             D.DeScoDConfig(**bad)
     with pytest.raises(ValueError, match="unknown descod keys"):
         D.DeScoDConfig.from_dict({"feat": 64})
+    # the training-noise amplitude lives in the one training-noise protocol (DeScoD: 0.2-2.0, one per rhythm)
+    n = nz.TrainingNoiseSettings()
+    assert (n.channel, n.ratio_range, n.ratio_per) == (0, (0.2, 2.0), "example")
+    for bad in ({"ratio_range": (2.0, 0.2)}, {"ratio_range": (0.0, 1.0)}, {"ratio_per": "batch"}):
+        with pytest.raises(ValueError):
+            nz.TrainingNoiseSettings(**bad)
+    with pytest.raises(ValueError, match="unknown descod keys"):
+        D.DeScoDConfig.from_dict({"amplitude": [0.2, 2.0]})
 
 
 # ----------------------------------------------------------------------------- training pairs
-def test_contaminate_scales_each_lead_to_its_factor_and_keeps_padding():
+def _window_match(sig, channel):
+    """Largest normalised correlation of ``sig`` with any window of ``channel`` (1 only for a scaled copy)."""
+    w = np.lib.stride_tricks.sliding_window_view(channel, len(sig))
+    w = (w - w.mean(1, keepdims=True)) / w.std(1, keepdims=True)
+    return float((w @ ((sig - sig.mean()) / sig.std())).max() / len(sig))
+
+
+def test_training_noise_scales_each_lead_to_one_factor_per_rhythm_and_keeps_padding(tmp_path):
     clean = toy_rhythms(5)
-    rng = np.random.default_rng(0)
-    src = walk_noise()
-    raw = src((5, 8, LENGTH), rng)
-    assert not np.allclose(raw[0, 0], raw[0, 1])  # each lead its own window
-    factors = np.array([0.2, 0.5, 1.0, 1.5, 2.0])
-    noisy = T.contaminate(clean, raw, factors, LENGTH)
-    added = (noisy - clean)[..., :LENGTH]
-    np.testing.assert_allclose(np.ptp(added, -1), factors[:, None] * np.ptp(clean[..., :LENGTH], -1), rtol=1e-4)
+    fn = walk_noise()
+    noisy = fn(clean, np.random.default_rng(0))
+    added = (noisy - clean)[..., :LENGTH].astype(np.float64)
+    factors = np.ptp(added, -1) / np.ptp(clean[..., :LENGTH], -1)  # [5, 8]
+    # DeScoD's rule: one factor per rhythm, each lead's window scaled to it times the lead's own peak-to-peak
+    np.testing.assert_allclose(factors, factors[:, :1].repeat(8, 1), rtol=1e-4)
+    assert factors.min() >= 0.2 - 1e-6 and factors.max() <= 2.0 + 1e-6 and np.ptp(factors[:, 0]) > 0.1
     assert np.all(noisy[..., LENGTH:] == 0)
-    # a window of the source is a contiguous piece of it
-    start = int(np.flatnonzero(np.isclose(src.signal, raw[2, 3, 0]))[0])
-    np.testing.assert_allclose(raw[2, 3], src.signal[start : start + LENGTH])
+    # each lead its own window, a contiguous piece of channel 0
+    assert not np.allclose(added[0, 0] / np.ptp(added[0, 0]), added[0, 1] / np.ptp(added[0, 1]))
+    for i, lead in [(2, 3), (4, 7)]:
+        assert _window_match(added[i, lead], fn.record.signal[0]) > 1 - 1e-9
+    # one factor per lead as a setting
+    per_lead = walk_noise(ratio_per="lead")(clean, np.random.default_rng(0)) - clean
+    f = np.ptp(per_lead[..., :LENGTH], -1) / np.ptp(clean[..., :LENGTH], -1)
+    assert f.min() >= 0.2 - 1e-6 and f.max() <= 2.0 + 1e-6 and np.ptp(f, axis=1).min() > 0.05
+    # the trainer hands the sampler the valid samples only and keeps the padding zero
+    tr = T.DeScoDTrainer(clean, clean[:2], walk_noise(length=None), tiny(), tmp_path, device="cpu")
+    y = tr.noisy(clean, np.random.default_rng(4))
+    assert np.all(y[..., LENGTH:] == 0)
+    np.testing.assert_allclose(y[..., :LENGTH], tr.noise_fn(clean[..., :LENGTH], np.random.default_rng(4)), atol=1e-6)
 
 
-def test_noise_source_checks():
+def test_training_noise_checks(tmp_path):
+    clean = toy_rhythms(4)
     with pytest.raises(ValueError, match="noise kind"):
-        T.NoiseSource("ma", np.zeros(100))
-    with pytest.raises(ValueError, match="1-D"):
-        T.NoiseSource("em", np.zeros((2, 100)))
-    with pytest.raises(ValueError, match="shorter"):
-        T.NoiseSource("em", np.zeros(10))((1, 1, 20), np.random.default_rng(0))
+        T.DeScoDTrainer(clean, clean, walk_noise("ma"), tiny(), tmp_path, device="cpu")
+    with pytest.raises(ValueError, match=r"need \[2, n\]"):
+        nz.NoiseRecord("em", np.zeros(100), 100.0, "one channel")
+    with pytest.raises(ValueError, match="does not fit"):
+        walk_noise(n=20)(clean, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="windows of 50 samples"):
+        T.DeScoDTrainer(clean, clean, walk_noise(length=50), tiny(), tmp_path, device="cpu")
+    with pytest.raises(ValueError, match="at 100.0 Hz for rhythms at 250.0 Hz"):
+        T.DeScoDTrainer(clean, clean, walk_noise(), tiny(), tmp_path, fs=250.0, device="cpu")
 
 
 # ----------------------------------------------------------------------------- training
@@ -233,15 +271,26 @@ def test_resume_reaches_the_straight_run(tmp_path):
     for k, v in straight.model.net.state_dict().items():
         torch.testing.assert_close(resumed.model.net.state_dict()[k], v, atol=1e-6, rtol=1e-5)
     assert [r["cv_loss"] for r in resumed.history] == pytest.approx([r["cv_loss"] for r in straight.history])
-    # other settings: the checkpoint is moved aside, not reused
+    # other settings or other training noise: the checkpoint is moved aside, not reused
     other = T.DeScoDTrainer(clean, cv, walk_noise(), tiny(epochs=4, lr=1e-3), tmp_path / "b", device="cpu")
     assert not other.try_resume() and (tmp_path / "b" / "last.stale.pt").exists()
+    (tmp_path / "b" / "last.stale.pt").replace(tmp_path / "b" / "last.pt")
+    noise = T.DeScoDTrainer(clean, cv, walk_noise(ratio_range=(0.5, 1.0)), cfg, tmp_path / "b", device="cpu")
+    assert not noise.try_resume() and (tmp_path / "b" / "last.stale.pt").exists()
 
 
 def test_one_model_per_noise_type(tmp_path):
     clean, cv = toy_rhythms(8), toy_rhythms(2, seed=1)
     ck = T.train(clean, walk_noise("bw"), tiny(epochs=1), tmp_path / "work", cv=cv, device="cpu")
     assert ck["noise_kind"] == "bw" and ck["noise_origin"] == "smoothed (bw)"
+    assert ck["noise_sha256"] == walk_record("bw").sha256
+    assert ck["noise_settings"] == {
+        "channel": 0,
+        "ratio_range": [0.2, 2.0],
+        "ratio_per": "example",
+        "span": [0.0, 1.0],
+        "fs": 100.0,
+    }
     T.save_model(tmp_path / "bw.pt", ck)
     model = D.load_model(tmp_path / "bw.pt", "bw")
     assert model.noise_kind == "bw"
@@ -252,7 +301,7 @@ def test_one_model_per_noise_type(tmp_path):
     with pytest.raises(ValueError, match="kind 'em' given for a 'bw' model"):
         T.train(clean, walk_noise("em"), tiny(epochs=1), tmp_path / "w2", cv=cv, noise_kind="bw", device="cpu")
     with pytest.raises(ValueError, match="needs the noise kind"):
-        T.train(clean, lambda shape, rng: rng.normal(size=shape), tiny(epochs=1), tmp_path / "w3", cv=cv)
+        T.train(clean, lambda x, rng: x + rng.normal(size=x.shape), tiny(epochs=1), tmp_path / "w3", cv=cv)
 
 
 def test_trainer_rejects_bad_rhythms(tmp_path):
@@ -268,7 +317,7 @@ def test_trainer_rejects_bad_rhythms(tmp_path):
 # ----------------------------------------------------------------------------- denoising
 def test_denoise_shapes_padding_shots_and_seed(tmp_path):
     clean, cv = toy_rhythms(8), toy_rhythms(2, seed=1)
-    noisy = T.contaminate(clean[:3], walk_noise()((3, 8, LENGTH), np.random.default_rng(0)), np.ones(3), LENGTH)
+    noisy = walk_noise()(clean[:3], np.random.default_rng(0))
     for mode, batch in (("joint", 4), ("per_lead", 48)):
         ck = T.train(clean, walk_noise(), tiny(epochs=1, steps=4, lead_mode=mode), tmp_path / mode, cv=cv, device="cpu")
         model = D.model_from_checkpoint(ck)

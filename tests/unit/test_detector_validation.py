@@ -148,3 +148,26 @@ def test_qtdb_records_without_atr_use_the_manual_marks(physionet):
     assert ref.span[0] < ref.beats.min() - 12 + 1 and ref.span[1] > ref.beats.max()
     whole = D.reference_record("mitdb", physionet / "mitdb/1.0.0", "100", tolerance=18)
     assert whole.reference == "atr" and whole.span == (108, whole.signal.shape[1] - 1 - 108)
+
+
+def test_matcher_equals_wfdb_compare_annotations_on_beat_like_annotations():
+    """On annotation sets whose beats are further apart than twice the tolerance (every ECG: R-R >= 250 ms, tolerance
+    50 ms), our matcher scores exactly as ``wfdb.processing.compare_annotations`` (whose window is exclusive:
+    ``|ref - test| < window``); on dense sets ours finds the maximum matching and wfdb's greedy closest match never
+    finds more."""
+    import wfdb.processing
+
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        ref = np.cumsum(rng.integers(90, 300, 80))  # 360 Hz: R-R 250-830 ms
+        keep = rng.random(80) > 0.05
+        det = np.sort(np.concatenate([ref[keep] + rng.integers(-25, 26, keep.sum()), rng.choice(ref.max(), 3)]))
+        ours = D.match_beats(ref, det, 18)
+        theirs = wfdb.processing.compare_annotations(ref, det, 18 + 1)
+        assert (ours.tp, ours.fn, ours.fp) == (theirs.tp, theirs.fn, theirs.fp)
+    for _ in range(100):
+        ref = np.sort(rng.choice(100_000, 80, replace=False))
+        keep = rng.random(80) > 0.1
+        det = np.sort(np.concatenate([ref[keep] + rng.integers(-20, 21, keep.sum()), rng.choice(100_000, 5)]))
+        tol = int(rng.integers(5, 25))
+        assert D.match_beats(ref, det, tol).tp >= wfdb.processing.compare_annotations(ref, det, tol + 1).tp

@@ -21,19 +21,32 @@ def test_r2_rejects_constant_target():
         metrics.r2_score([1.0, 1.0], [1.0, 2.0])
 
 
-def test_clt_interval_hand_case():
-    iv = metrics.clt_interval([1.0, 2.0, 3.0, 4.0])
-    # std(ddof=1) = 1.2909944, / sqrt(4) = 0.6454972, * 1.959964 = 1.2651516
+def test_t_interval_hand_case():
+    iv = metrics.t_interval([1.0, 2.0, 3.0, 4.0])
+    # std(ddof=1) = 1.2909944, / sqrt(4) = 0.6454972, * t_{0.975, 3} = 3.1824463 -> 2.0542603
     assert iv.estimate == pytest.approx(2.5)
-    assert iv.half_width == pytest.approx(1.2651516, rel=1e-6)
-    assert iv.low == pytest.approx(2.5 - 1.2651516, rel=1e-6)
+    assert iv.half_width == pytest.approx(2.0542603, rel=1e-6)
+    assert iv.low == pytest.approx(2.5 - 2.0542603, rel=1e-6)
     assert iv.n == 4
-    assert iv.format(2) == "2.50 ± 1.27"
+    assert iv.format(2) == "2.50 ± 2.05"
 
 
-def test_clt_interval_rejects_nan():
+def test_t_interval_rejects_nan():
     with pytest.raises(ValueError, match="non-finite"):
-        metrics.clt_interval([1.0, np.nan])
+        metrics.t_interval([1.0, np.nan])
+
+
+def test_r2_matches_scikit_learn_per_slice():
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    true, pred = rng.normal(size=(3, 4, 20)), rng.normal(size=(3, 4, 20))
+    ours = metrics.r2_score(true, pred)
+    assert ours.shape == (3, 4)
+    assert ours[1, 2] == pytest.approx(r2_score(true[1, 2], pred[1, 2]))
+    np.testing.assert_allclose(
+        metrics.r2_score(true, pred, axis=1)[0], [r2_score(true[0, :, t], pred[0, :, t]) for t in range(20)]
+    )
 
 
 def test_chi2_quantile_closed_form_and_176():

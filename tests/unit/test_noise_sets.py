@@ -145,6 +145,12 @@ def test_training_noise_protocol(stub):
     assert np.all(added[..., LENGTH:] == 0)
     ratio = np.ptp(added[..., :LENGTH], -1) / np.ptp(x[..., :LENGTH], -1)
     assert ratio.min() >= 0.2 - 1e-9 and ratio.max() <= 2.0 + 1e-9 and ratio.std() > 0.2
+    np.testing.assert_allclose(ratio, ratio[:, :1].repeat(L, 1), rtol=1e-6)  # DeScoD: one ratio per example
+    per_lead = nz.training_noise(
+        stub, "em", noise_fs=nz.NSTDB_FS, length=LENGTH, settings=nz.TrainingNoiseSettings(ratio_per="lead")
+    )
+    r = np.ptp((per_lead(x, np.random.default_rng(5)) - x)[..., :LENGTH], -1) / np.ptp(x[..., :LENGTH], -1)
+    assert r.min() >= 0.2 - 1e-9 and r.max() <= 2.0 + 1e-9 and r.std(axis=1).min() > 0.05
     idx = np.arange(rs.shape[1] - LENGTH + 1)[:, None] + np.arange(LENGTH)
     for b, lead in [(0, 0), (3, 5), (15, 7)]:  # each lead's noise is a window of channel 0, not of channel 1
         assert _best_match(added[b, lead, :LENGTH], rs[0][idx]) > 1 - 1e-9
@@ -174,6 +180,33 @@ def test_train_and_test_noise_never_share_samples(clean, stub):
         stub, "em", noise_fs=nz.NSTDB_FS, length=LENGTH, settings=nz.TrainingNoiseSettings(channel=1, span=(0.5, 1.0))
     )
     nz.assert_disjoint(first_half, second_half)
+
+
+def test_settings_disjointness_before_any_test_set(clean, stub):
+    nz.assert_settings_disjoint(nz.NoisySetSettings(), nz.TrainingNoiseSettings())  # channels 1 and 0 (the talk's)
+    with pytest.raises(ValueError, match="overlaps the test protocol"):
+        nz.assert_settings_disjoint(nz.NoisySetSettings(), nz.TrainingNoiseSettings(channel=1))
+    with pytest.raises(ValueError, match="overlaps the test protocol"):
+        nz.assert_settings_disjoint(
+            nz.NoisySetSettings(channel=0, span=(0.4, 1.0)), nz.TrainingNoiseSettings(span=(0.0, 0.5))
+        )
+    # DeScoD's halves of one channel (touching spans share no sample), either way round
+    nz.assert_settings_disjoint(
+        nz.NoisySetSettings(channel=0, span=(0.5, 1.0)), nz.TrainingNoiseSettings(span=(0, 0.5))
+    )
+    nz.assert_settings_disjoint(nz.NoisySetSettings(channel=0, span=(0, 0.5)), nz.TrainingNoiseSettings(span=(0.5, 1)))
+    # settings that pass give sets that pass the check on saved offsets; shared settings give a set that fails it
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        cut = rng.uniform(0.3, 0.7)
+        test_st = nz.NoisySetSettings(channel=0, span=(cut, 1.0))
+        train_st = nz.TrainingNoiseSettings(span=(rng.uniform(0.0, cut - 0.1), cut))
+        nz.assert_settings_disjoint(test_st, train_st)
+        train = nz.training_noise(stub, "em", noise_fs=nz.NSTDB_FS, length=LENGTH, settings=train_st)
+        nz.assert_disjoint(_make(clean, stub, seed=int(rng.integers(1000)), settings=test_st), train)
+    shared = nz.training_noise(stub, "em", noise_fs=nz.NSTDB_FS, length=LENGTH, settings=nz.TrainingNoiseSettings())
+    with pytest.raises(ValueError, match="overlaps the training noise"):
+        nz.assert_disjoint(_make(clean, stub, settings=nz.NoisySetSettings(channel=0)), shared)
 
 
 # ------------------------------------------------------------------ the real records

@@ -311,6 +311,31 @@ def test_anomaly_separates_st_elevation_from_controls(tmp_path):
     assert g.loc["control", "n_patients"] >= 5 and g.loc["mi", "n_patients"] == 10
     ids = concat(shards, "patient_id")
     assert len(set(ids)) == len(ids)  # distinct patients
+    # ST deviations in millivolts: the normalised deviation at the patient's true precordial scales (NaN where the
+    # noisy 32-sample beats have no measurable J point)
+    scored = leads.indices(leads.PRECORDIAL, leads.PAPER_9)
+    sc = concat(shards, "scales")
+    np.testing.assert_allclose(concat(shards, "st_mv"), concat(shards, "st_deviation") * sc[:, scored])
+    assert {f"st_mv_{lead}_mean" for lead in leads.PRECORDIAL} <= set(table.columns)
+    assert concat(shards, "scales_inferred").shape == (len(ids), 6) and (concat(shards, "scales_inferred") > 0).all()
+
+
+def test_st_deviation_at_j_plus_st_ms_in_millivolts(tmp_path):
+    """A shelf of +0.5 (normalised) on V1-V4 after the QRS of the mean beat: the deviation at J + 8 ms is the shelf,
+    and in millivolts the shelf times the lead's scale (true scale) or the real beat's mV minus the posterior mean
+    at the inferred scale."""
+    prior = GaussianBeatPrior(length=32)
+    mean = prior.default_mean()[None]
+    geo = make_db(tmp_path / "db", prior, {"train": 6, "test": 2, "mi": 2}).geometry
+    x = mean.copy()
+    x[:, 3:7, 14:24] += 0.5
+    scored = leads.indices(leads.PRECORDIAL, leads.PAPER_9)
+    j, k, dev = anomaly.st_deviation(x, mean, geo, scored, 8.0)
+    assert k[0] == j[0] + 2 and 14 <= k[0] < 24  # J of the real beat, 8 ms = 2 samples later, inside the shelf
+    np.testing.assert_allclose(dev[0], [0.5, 0.5, 0.5, 0.5, 0.0, 0.0])
+    db = make_db(tmp_path / "db2", prior, {"train": 6, "test": 2, "mi": 2})
+    s_hat = anomaly.inferred_scales(db, ("aVL", "aVR", "aVF"), leads.PRECORDIAL, np.array([[1.0, 0.8, 0.6]]))
+    assert s_hat.shape == (1, 6) and (s_hat > 0).all()
 
 
 # --------------------------------------------------------------------------- particles

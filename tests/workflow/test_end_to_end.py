@@ -18,7 +18,15 @@ from workflow_inprocess import REPO, TINY, copy_workflow  # noqa: E402
 pytestmark = pytest.mark.slow
 
 RUN = yaml.safe_load((REPO / TINY).read_text())["run"]
-TABLES = ["denoising", "table1_missing_leads", "table2_qt_rr", "anomaly_detection", "particles_emd"]
+TABLES = [
+    "denoising",
+    "table1_missing_leads",
+    "table2_qt_rr",
+    "anomaly_detection",
+    "particles_emd",
+    "rhythm_mlr",
+    "artefact_removal",
+]
 OTHER_TABLES = ["table3_dataset", "detector_validation", "fig2_emd_vs_steps", "fig3_uncertainty"]
 FIGURES = [
     "fig5_denoising",
@@ -29,6 +37,13 @@ FIGURES = [
     "fig10_roc",
     "fig11_st_segments",
     "fig13_particles",
+    "fig_rhythm_generated",
+    "fig_rhythm_mlr_bbb",
+    "fig_rhythm_mlr_af",
+    "fig_rhythm_mlr_rmse_per_lead",
+    "fig_artefacts_bbb",
+    "fig_artefacts_af",
+    "fig_artefacts_vs_amplitude",
 ]
 
 
@@ -51,7 +66,7 @@ def test_tiny_run_writes_every_output_and_regenerates_one_alone(tmp_path):
     work = copy_workflow(tmp_path)
     run = snakemake(work)  # the default target: rule all
     assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
-    targets = [f"results/{RUN}/tables/{t}.{e}" for t in TABLES for e in ("csv", "md")]
+    targets = [f"results/{RUN}/tables/{t}.{e}" for t in TABLES for e in ("csv", "md", "html")]
     targets += [f"results/{RUN}/figures/{f}.{e}" for f in FIGURES for e in ("png", "pdf")]
     for t in targets:
         assert (work / t).stat().st_size > 0, t
@@ -65,6 +80,11 @@ def test_tiny_run_writes_every_output_and_regenerates_one_alone(tmp_path):
         "tables/run_info.csv",
         "models/prior_conditional.pt",
         "models/prior_unconditional.pt",
+        "models/rhythm_prior.pt",
+        "models/classifier.pt",
+        "models/ecgrecover.pt",
+        "models/descod_bw.pt",
+        "models/descod_em.pt",
     ):
         assert (work / f"results/{RUN}" / done).stat().st_size > 0, done
     # nothing half-written is left behind: no temporary files of ecgdiff.io.atomic_path
@@ -76,7 +96,7 @@ def test_tiny_run_writes_every_output_and_regenerates_one_alone(tmp_path):
         assert prov.get("prior_sha256") or t not in TABLES, t
         assert len(tables.read_table(work / f"results/{RUN}/tables/{t}.csv")) > 0
     shards = sorted((work / f"results/{RUN}/tasks").glob("*/shard_*.npz"))
-    assert len(shards) == 5 * 2
+    assert len(shards) == 7 * 2  # five beat tasks and two rhythm tasks, two shards each
     # one output alone: remove a table, ask for it, only its gather job runs again
     table1 = work / f"results/{RUN}/tables/table1_missing_leads.csv"
     table1.unlink()
@@ -96,6 +116,8 @@ def test_tiny_run_writes_every_output_and_regenerates_one_alone(tmp_path):
         ("tasks: {qt_rr: {n_samples: 3}}", {"qt_rr"}),
         ("inverse: {mgps: {lr: 0.02}}", {"missing_leads"}),
         ("noise_estimation: {iterations: 2}", {"denoising", "missing_leads", "qt_rr", "anomaly"}),
+        ("rhythm_tasks: {rhythm_mlr: {n_samples: 2}}", {"rhythm_mlr"}),
+        ("rhythm_inverse: {mgps: {lr: 0.02}}", {"rhythm_mlr", "rhythm_artefacts"}),
     ):
         (work / "edit.yaml").write_text(edit + "\n")
         dry = snakemake(work, "-n", "--configfile", TINY, "edit.yaml")
@@ -113,7 +135,11 @@ def rerun_tasks(dry_run_output: str) -> set[str]:
             rules.add(line[len("rule ") :].rstrip(":"))
         elif line.startswith("wildcards:") and "task=" in line:
             tasks.add(line.split("task=")[1].split(",")[0].strip())
-    for rule in rules - {"task_shard", "run_info"}:  # run_info records the whole resolved configuration
+    for rule in rules - {
+        "task_shard",
+        "rhythm_task_shard",
+        "run_info",
+    }:  # run_info records the whole resolved configuration
         assert rule.endswith("_gather"), f"a dry run after a task edit lists rule {rule}"
         tasks.add(rule[: -len("_gather")])
     return tasks

@@ -90,6 +90,19 @@ def test_report_holds_every_marked_output_with_its_caption(report):
     assert "Run information" in categories
 
 
+def test_report_shows_every_table_as_a_table(report):
+    """Tables are in the report as their HTML view (shown inline), never as a CSV file offered for download."""
+    _, html_path = report
+    results = report_variable(html_path.read_text(), "results")
+    tables = {p: e for p, e in results.items() if "/tables/" in p}
+    assert {p.rsplit("/", 1)[1] for p in tables} >= {"run_info.html", "table3_dataset.html"}
+    for path, entry in tables.items():
+        assert entry["mime_type"] == "text/html", f"{path} is in the report as {entry['mime_type']}"
+        page = base64.b64decode(entry["data_uri"].split(";base64,", 1)[1]).decode()
+        assert "<table" in page and "<th" in page and "<td" in page, f"{path} holds no table"
+        assert "run=" in page, f"{path} has no provenance footer"
+
+
 def test_report_is_self_contained(report):
     _, html_path = report
     html = html_path.read_text()

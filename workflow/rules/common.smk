@@ -57,3 +57,16 @@ BEATS_FILES = [f"{BEATS_DIR}/{name}" for name in ("beats.npy", "beats.parquet", 
 BEATS_MANIFEST = f"{BEATS_DIR}/manifest.json"
 PRIOR_CONDITIONAL = out("models/prior_conditional.pt")
 PRIOR_UNCONDITIONAL = out("models/prior_unconditional.pt")
+
+
+def rhythms_dir(wildcards, input):
+    """The rhythm database's folder, from a job's inputs (its ``rhythms.npy``)."""
+    for f in input:
+        if os.path.basename(f) == "rhythms.npy":
+            return os.path.dirname(f)
+    raise ValueError("this job has no rhythms.npy among its inputs")
+
+
+def rhythm_task_inputs(names):
+    """The files of a rhythm task's extra inputs (``TaskSpec.inputs``: classifier, ECGrecover, DeScoD, ...)."""
+    return {name: TASK_INPUT_FILES[name] for name in names}

@@ -67,8 +67,9 @@ rule dataset_table:
         manifest=BEATS_MANIFEST,
         meta=BEATS_FILES[1],
     output:
-        csv=report(out("tables/table3_dataset.csv"), caption="../report/table3_dataset.rst", category="Data"),
+        csv=out("tables/table3_dataset.csv"),
         md=out("tables/table3_dataset.md"),
+        html=report(out("tables/table3_dataset.html"), caption="../report/table3_dataset.rst", category="Data"),
     log:
         log("data/dataset_table.log"),
     conda:

@@ -44,8 +44,9 @@ rule prior_emd:
         conditional=PRIOR_CONDITIONAL,
         unconditional=PRIOR_UNCONDITIONAL,
     output:
-        table=report(out("tables/fig2_emd_vs_steps.csv"), caption="../report/fig2_emd_vs_steps.rst", category="Prior"),
+        table=out("tables/fig2_emd_vs_steps.csv"),
         table_md=out("tables/fig2_emd_vs_steps.md"),
+        table_html=report(out("tables/fig2_emd_vs_steps.html"), caption="../report/fig2_emd_vs_steps.rst", category="Prior"),
         figure=report(out("figures/fig2_emd_vs_steps.png"), caption="../report/fig2_emd_vs_steps.rst", category="Prior"),
         figure_pdf=out("figures/fig2_emd_vs_steps.pdf"),
     params:
@@ -72,8 +73,9 @@ rule prior_uncertainty:
         manifest=BEATS_MANIFEST,
         conditional=PRIOR_CONDITIONAL,
     output:
-        table=report(out("tables/fig3_uncertainty.csv"), caption="../report/fig3_uncertainty.rst", category="Prior"),
+        table=out("tables/fig3_uncertainty.csv"),
         table_md=out("tables/fig3_uncertainty.md"),
+        table_html=report(out("tables/fig3_uncertainty.html"), caption="../report/fig3_uncertainty.rst", category="Prior"),
         figure=report(out("figures/fig3_uncertainty.png"), caption="../report/fig3_uncertainty.rst", category="Prior"),
         figure_pdf=out("figures/fig3_uncertainty.pdf"),
     params:

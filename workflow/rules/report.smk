@@ -39,20 +39,22 @@ rule run_info:
     input:
         list(SOFTWARE_RECORDS.values()),
     output:
-        config_csv=report(
-            out("tables/run_info.csv"),
+        config_csv=out("tables/run_info.csv"),
+        config_md=out("tables/run_info.md"),
+        config_html=report(
+            out("tables/run_info.html"),
             caption="../report/run_info.rst",
             category="Run information",
             labels={"table": "configuration"},
         ),
-        config_md=out("tables/run_info.md"),
-        software_csv=report(
-            out("tables/software_versions.csv"),
+        software_csv=out("tables/software_versions.csv"),
+        software_md=out("tables/software_versions.md"),
+        software_html=report(
+            out("tables/software_versions.html"),
             caption="../report/software_versions.rst",
             category="Run information",
             labels={"table": "software"},
         ),
-        software_md=out("tables/software_versions.md"),
     log:
         log("run_info/run_info.log"),
     params:

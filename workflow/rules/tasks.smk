@@ -50,13 +50,14 @@ for _task, _spec in BEAT_TASKS.items():
             beats=BEATS_FILES,
             shards=TASK_SHARD_FILES[_task],
         output:
-            table_csv=report(
-                out(f"tables/{_spec.table}.csv"),
+            table_csv=out(f"tables/{_spec.table}.csv"),
+            table_md=out(f"tables/{_spec.table}.md"),
+            table_html=report(
+                out(f"tables/{_spec.table}.html"),
                 caption=f"../report/{_spec.table}.rst",
                 category="Tasks",
                 labels={"task": _task, "output": "table"},
             ),
-            table_md=out(f"tables/{_spec.table}.md"),
             **{
                 f"{key}_png": report(
                     out(f"figures/{stem}.png"),

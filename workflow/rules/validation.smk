@@ -9,9 +9,10 @@ rule detector_validation:
     input:
         VALIDATION_INPUT,
     output:
-        summary_csv=report(out("tables/detector_validation.csv"), caption="../report/detector_validation.rst",
-                           category="Validation"),
+        summary_csv=out("tables/detector_validation.csv"),
         summary_md=out("tables/detector_validation.md"),
+        summary_html=report(out("tables/detector_validation.html"), caption="../report/detector_validation.rst",
+                            category="Validation"),
         records_csv=out("tables/detector_validation_records.csv"),
         records_md=out("tables/detector_validation_records.md"),
     params:

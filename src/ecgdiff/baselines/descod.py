@@ -67,6 +67,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import checkpoints
 from .. import leads as leadlib
 from ..runtime import pick_device
 
@@ -91,13 +92,14 @@ class DeScoDConfig:
     epochs, batch_size, lr: 100, 128, 1e-3 (the talk's copy; the authors' was 400 epochs, batch 96).
     lr_step_epochs, lr_gamma: StepLR(150, 0.1) of the authors' ``utils.train`` (inactive within 100 epochs).
     grad_clip: global gradient-norm clipping at 1.0 (authors' ``utils.train``).
-    amplitude: training noise peak-to-peak as a multiple of the lead's, uniform in [0.2, 2.0] per rhythm
-        (authors' ``data_preparation.py``, the talk's ``PtbXLDataset``).
     lead_mode: ``"joint"`` (the talk's multi-lead copy) or ``"per_lead"`` (DeScoD's single-lead form).
     shots: samples averaged at test time (the talk used 1; the authors report 1 and 10).
     cv_repeats: noisy copies of each validation rhythm in the fixed validation set.
     length: valid samples per rhythm (10 s at 100 Hz); samples after it are padding.
     seed: initialisation, data order, training noise and sampling.
+
+    The training noise itself (channel, span, the 0.2-2.0 ratio range) is ``ecgdiff.data.noise``'s
+    :class:`~ecgdiff.data.noise.TrainingNoiseSettings`.
     """
 
     feats: int = 80
@@ -111,7 +113,6 @@ class DeScoDConfig:
     lr_step_epochs: int = 150
     lr_gamma: float = 0.1
     grad_clip: float | None = 1.0
-    amplitude: tuple[float, float] = (0.2, 2.0)
     lead_mode: str = "joint"
     shots: int = 1
     cv_repeats: int = 2
@@ -134,9 +135,6 @@ class DeScoDConfig:
             raise ValueError(f"descod.lr must be > 0 and lr_gamma in (0, 1], got {self.lr}, {self.lr_gamma}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"descod.grad_clip must be > 0 or None, got {self.grad_clip}")
-        lo, hi = self.amplitude
-        if not 0.0 < lo <= hi:
-            raise ValueError(f"descod.amplitude must be an increasing pair of positive factors, got {self.amplitude}")
         if self.lead_mode not in LEAD_MODES:
             raise ValueError(f"descod.lead_mode must be one of {LEAD_MODES}, got {self.lead_mode!r}")
 
@@ -148,16 +146,10 @@ class DeScoDConfig:
         unknown = set(cfg) - names
         if unknown:
             raise ValueError(f"unknown descod keys {sorted(unknown)} (known: {sorted(names)})")
-        if "amplitude" in cfg:
-            cfg["amplitude"] = tuple(float(a) for a in cfg["amplitude"])
-            if len(cfg["amplitude"]) != 2:
-                raise ValueError(f"descod.amplitude must have two entries, got {cfg['amplitude']}")
         return cls(**cfg)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["amplitude"] = list(self.amplitude)
-        return d
+        return asdict(self)
 
     def fingerprint(self) -> dict[str, Any]:
         """Settings that must agree for a training checkpoint to be resumed (the epoch budget may grow)."""
@@ -393,20 +385,26 @@ class DeScoD(nn.Module):
 
 
 # ----------------------------------------------------------------------------- files
-def model_from_checkpoint(blob: Mapping[str, Any]) -> DeScoD:
-    """Rebuild a :class:`DeScoD` from a checkpoint dictionary (see :mod:`.descod_train`)."""
+def model_from_checkpoint(blob: Mapping[str, Any], path: str | Path = "<checkpoint>") -> DeScoD:
+    """Rebuild a :class:`DeScoD` from a checkpoint dictionary (see :mod:`.descod_train`); ``path`` names it in errors."""
     if blob.get("format") != FORMAT:
-        raise ValueError(f"not a DeScoD checkpoint (format {blob.get('format')!r}, expected {FORMAT!r})")
-    model = DeScoD(DeScoDConfig.from_dict(blob["config"]), blob["leads"], blob["noise_kind"])
-    model.net.load_state_dict(blob["state_dict"])
+        raise ValueError(f"{path}: not a DeScoD checkpoint (format {blob.get('format')!r}, expected {FORMAT!r})")
+    checkpoints.require(blob, ("config", "leads", "noise_kind", "state_dict"), path, "DeScoD checkpoint")
+    try:
+        model = DeScoD(DeScoDConfig.from_dict(blob["config"]), blob["leads"], blob["noise_kind"])
+    except (TypeError, ValueError) as err:
+        raise checkpoints.CheckpointError(path, f"invalid model configuration: {err}") from err
+    checkpoints.load_weights(model.net, blob["state_dict"], path, "DeScoD network")
     return model.eval()
 
 
 def load_model(path: str | Path, noise_kind: str, map_location: str | torch.device = "cpu") -> DeScoD:
-    """Load the model trained on ``noise_kind``; a model trained on any other noise kind is refused."""
+    """Load the model trained on ``noise_kind``; a model trained on any other noise kind is refused.
+
+    A damaged or foreign file raises :class:`ecgdiff.checkpoints.CheckpointError` naming it and the problem."""
     if noise_kind not in NOISE_KINDS:
         raise ValueError(f"noise kind must be one of {NOISE_KINDS}, got {noise_kind!r}")
-    blob = torch.load(Path(path), map_location=map_location, weights_only=False)
+    blob = checkpoints.load(path, "DeScoD checkpoint", weights_only=False, map_location=map_location)
     if blob.get("format") != FORMAT:
         raise ValueError(f"{path}: not a DeScoD checkpoint (format {blob.get('format')!r})")
     if blob.get("noise_kind") != noise_kind:
@@ -414,7 +412,7 @@ def load_model(path: str | Path, noise_kind: str, map_location: str | torch.devi
             f"{path}: this DeScoD model was trained on {blob.get('noise_kind')!r} noise and cannot serve as the "
             f"{noise_kind!r} model (one model per noise type)"
         )
-    return model_from_checkpoint(blob)
+    return model_from_checkpoint(blob, path)
 
 
 # ----------------------------------------------------------------------------- denoising

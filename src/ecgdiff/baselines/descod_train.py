@@ -1,132 +1,87 @@
 """Training DeScoD-ECG on clean rhythms with one kind of recorded artefact (resumable, best on validation).
 
 Training pairs (the talk's retraining, ``Bayesian_ECG/diffusion_prior/dataloaders/ecg_datasets.py``, and
-DeScoD's ``Data_Preparation/data_preparation.py``): a clean rhythm ``x [L, T]`` and ``y = x + n`` where each
-lead's noise is its own window (random start) of ONE noise channel (NSTDB channel 0 for training;
-channel 1 is kept for test inputs), scaled so that its peak-to-peak is ``a`` times the clean lead's, with
-one factor ``a ~ U[0.2, 2.0]`` per rhythm. The noise covers the valid samples only; padding stays zero.
-Unlike the released code, which drew the windows and factors once, every epoch draws new ones (the same
-law; more distinct pairs from the same records).
+DeScoD's ``Data_Preparation/data_preparation.py``): a clean rhythm ``x [L, T]`` and ``y = noise_fn(x, rng)``,
+where ``noise_fn`` is the project's one training-noise sampler, :class:`ecgdiff.data.noise.TrainingNoise`:
+each lead's noise is its own window (random start) of ONE noise channel (NSTDB channel 0; channel 1 is kept
+for test inputs), scaled so that its peak-to-peak is ``a`` times the clean lead's, ``a ~ U[0.2, 2.0]`` one
+per rhythm by default (``TrainingNoiseSettings``). The sampler sees the valid samples only; padding stays
+zero. Unlike the released code, which drew the windows and factors once, every epoch draws new ones (the
+same law; more distinct pairs from the same records).
 
-Noise sources. :class:`NoiseSource` wraps one noise channel (real NSTDB at the rhythms' rate, or the
-simulated stand-in) with its kind (``"bw"`` or ``"em"``); any callable ``noise_fn(shape, rng) -> array``
-of raw windows can be used instead, with ``noise_kind`` given. The kind is written into the checkpoint,
-and :func:`.descod.load_model` refuses a model trained on another kind: one model per noise type.
+Noise kind and origin. The sampler's ``kind`` (``"bw"`` or ``"em"``), its record's ``source`` (e.g.
+``"nstdb/em"`` or the simulator and seed) and its settings are written into the checkpoint, and
+:func:`.descod.load_model` refuses a model trained on another kind: one model per noise type. Any other
+callable ``fn(clean_batch [B, L, length], rng) -> noisy_batch`` can be used, with ``noise_kind`` given.
 
 Reproducibility and resumption. All randomness of epoch ``e`` (data order, noise windows and factors,
 diffusion levels and ``eps``) is drawn from generators seeded by ``(seed, e)`` alone, and the network has
-no dropout, so a checkpoint at the end of an epoch (``last.pt`` in ``work_dir``, written atomically after
-every epoch) resumes to the same parameters as an uninterrupted run. A checkpoint made with other
-settings or data is moved aside (``last.stale.pt``), not silently reused.
+no dropout, so a checkpoint at the end of an epoch (``last.pt`` in ``work_dir``, written atomically with a
+content hash after every epoch, the previous one kept as ``last.prev.pt``; :mod:`ecgdiff.checkpoints`) resumes
+to the same parameters as an uninterrupted run. A checkpoint made with other settings, noise or data is moved aside
+(``last.stale.pt``), not silently reused; a damaged one is reported and moved aside (``last.corrupt.pt``).
 
 Validation. The validation rhythms, each with ``cv_repeats`` noisy copies, their diffusion levels (steps
 stratified over ``1..T``) and ``eps`` are drawn once from the seed; the validation loss is the mean absolute
 error of the predicted noise per valid sample. The weights of the epoch with the lowest validation loss
 are the model's (DeScoD's ``model.pth``).
+
+Workflow step: :func:`train_descod` (a rhythm database's train and cv splits, one noise kind; checks that
+the training noise can never share a sample with the test protocol's windows before training).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
+from .. import checkpoints
 from .. import leads as leadlib
-from ..io import atomic_path
+from ..data import noise as noiselib
 from ..runtime import pick_device
+from ..tables import write_table
 from .descod import FORMAT, NOISE_KINDS, DeScoD, DeScoDConfig, count_parameters
 
 log = logging.getLogger(__name__)
 
-NoiseFn = Callable[[tuple[int, int, int], np.random.Generator], np.ndarray]
+#: Validation loss (mean absolute error of the predicted noise) of the network that predicts zero noise:
+#: ``E|eps| = sqrt(2 / pi)`` for standard normal ``eps``. A model no better than that has not learned the noise.
+ZERO_PREDICTOR_LOSS: float = math.sqrt(2.0 / math.pi)
+
+NoiseFn = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 HISTORY_COLUMNS = ("epoch", "train_loss", "cv_loss", "lr", "elapsed_s")
-
-
-# ----------------------------------------------------------------------------- noise
-@dataclass(frozen=True)
-class NoiseSource:
-    """One noise channel (mV, at the rhythms' sampling rate) and its kind; called, it cuts random windows.
-
-    ``origin`` says where it comes from (e.g. ``"nstdb/em channel 0"`` or ``"simulated em channel 0"``);
-    it is recorded in the checkpoint.
-    """
-
-    kind: str
-    signal: np.ndarray = field(repr=False)
-    origin: str = ""
-
-    def __post_init__(self) -> None:
-        if self.kind not in NOISE_KINDS:
-            raise ValueError(f"noise kind must be one of {NOISE_KINDS}, got {self.kind!r}")
-        sig = np.asarray(self.signal, dtype=np.float64)
-        if sig.ndim != 1:
-            raise ValueError(f"noise source {self.origin or self.kind}: expected one channel (1-D), got {sig.shape}")
-        if not np.isfinite(sig).all():
-            raise ValueError(f"noise source {self.origin or self.kind}: non-finite samples")
-        object.__setattr__(self, "signal", sig)
-
-    def __call__(self, shape: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
-        """``shape = (n, leads, length)`` windows, each (rhythm, lead) with its own uniform random start."""
-        n, n_leads, length = shape
-        if len(self.signal) < length:
-            raise ValueError(
-                f"noise source {self.origin or self.kind}: {len(self.signal)} samples, shorter than a window of {length}"
-            )
-        starts = rng.integers(0, len(self.signal) - length + 1, size=(n, n_leads))
-        return self.signal[starts[..., None] + np.arange(length)]
-
-
-def contaminate(
-    clean: np.ndarray,
-    raw_noise: np.ndarray,
-    factors: np.ndarray,
-    length: int,
-) -> np.ndarray:
-    """``clean [N, L, T] + scaled noise`` on the first ``length`` samples; padding is left as it is.
-
-    Each lead's window ``raw_noise [N, L, length]`` is scaled so that its peak-to-peak is ``factors [N]``
-    times the clean lead's peak-to-peak over the valid samples (DeScoD's ``Ase`` rule). A noise window or
-    a clean lead with zero peak-to-peak gets no noise.
-    """
-    clean = np.asarray(clean)
-    raw = np.asarray(raw_noise, dtype=np.float64)
-    if raw.shape != (*clean.shape[:2], length):
-        raise ValueError(f"contaminate: noise windows {raw.shape} do not match rhythms {clean.shape[:2]} x {length}")
-    valid = clean[..., :length].astype(np.float64)
-    p_clean = np.ptp(valid, axis=-1)
-    p_noise = np.ptp(raw, axis=-1)
-    scale = np.divide(
-        np.asarray(factors, dtype=np.float64)[:, None] * p_clean,
-        p_noise,
-        out=np.zeros_like(p_noise),
-        where=p_noise > 0,
-    )
-    out = clean.astype(np.float32, copy=True)
-    out[..., :length] = (valid + scale[..., None] * raw).astype(np.float32)
-    return out
+#: Rhythms per call of the noise sampler (bounds its float64 work arrays on large training sets).
+NOISE_CHUNK = 1024
 
 
 def _seed_int(*key: int) -> int:
     return int(np.random.SeedSequence([int(k) for k in key]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def noisy_copies(
-    clean: np.ndarray, noise_fn: NoiseFn, cfg: DeScoDConfig, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """One noisy copy of every rhythm (the training law): ``noisy [N, L, T]`` float32 and the factors ``[N]``."""
-    n, n_leads = clean.shape[:2]
-    raw = np.asarray(noise_fn((n, n_leads, cfg.length), rng))
-    factors = rng.uniform(cfg.amplitude[0], cfg.amplitude[1], size=n)
-    return contaminate(clean, raw, factors, cfg.length), factors
+def noise_description(noise_fn: NoiseFn) -> dict[str, Any]:
+    """What the checkpoint records of a training-noise sampler: its record's source and hash and its settings
+    (a :class:`~ecgdiff.data.noise.TrainingNoise`), or the callable's name."""
+    record = getattr(noise_fn, "record", None)
+    settings = getattr(noise_fn, "settings", None)
+    return {
+        "origin": str(getattr(record, "source", "") or getattr(noise_fn, "__qualname__", type(noise_fn).__name__)),
+        "sha256": getattr(record, "sha256", None),
+        "settings": json.loads(json.dumps(dataclasses.asdict(settings)))
+        if dataclasses.is_dataclass(settings)
+        else None,
+    }
 
 
 # ----------------------------------------------------------------------------- trainer
@@ -145,7 +100,7 @@ class DeScoDTrainer:
         self,
         clean: np.ndarray,
         cv: np.ndarray,
-        noise_fn: NoiseFn,
+        noise_fn: noiselib.TrainingNoise | NoiseFn,
         config: DeScoDConfig,
         work_dir: str | Path,
         *,
@@ -161,8 +116,17 @@ class DeScoDTrainer:
         if getattr(noise_fn, "kind", kind) != kind:
             raise ValueError(f"noise source of kind {noise_fn.kind!r} given for a {kind!r} model")  # type: ignore[attr-defined]
         self.cfg, self.noise_fn, self.noise_kind = config, noise_fn, kind
-        self.noise_origin = str(getattr(noise_fn, "origin", "") or type(noise_fn).__name__)
         self.leads, self.fs = tuple(leads), float(fs)
+        window = getattr(noise_fn, "length", None)
+        if window is not None and int(window) != config.length:
+            raise ValueError(
+                f"training noise windows of {window} samples for a model of {config.length} valid samples per rhythm"
+            )
+        noise_fs = getattr(getattr(noise_fn, "settings", None), "fs", self.fs)
+        if float(noise_fs) != self.fs:
+            raise ValueError(f"training noise at {noise_fs} Hz for rhythms at {self.fs} Hz")
+        self.noise = noise_description(noise_fn)
+        self.noise_origin = self.noise["origin"]
         self.clean = self._check(clean, "training")
         self.cv = self._check(cv, "validation")
         self.data_hash = data_hash or data_fingerprint(self.clean)
@@ -216,8 +180,22 @@ class DeScoDTrainer:
         m[..., : self.cfg.length] = 1.0
         return m
 
+    def noisy(self, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One noisy copy of every rhythm ``clean [N, L, T]`` (the sampler sees the valid samples; padding 0)."""
+        n = self.cfg.length
+        out = np.zeros_like(clean)
+        for a in range(0, len(clean), NOISE_CHUNK):
+            part = clean[a : a + NOISE_CHUNK, :, :n]
+            y = np.asarray(self.noise_fn(part, rng), dtype=np.float32)
+            if y.shape != part.shape:
+                raise ValueError(f"training noise returned shape {y.shape} for a batch of shape {part.shape}")
+            out[a : a + NOISE_CHUNK, :, :n] = y
+        if not np.isfinite(out).all():
+            raise ValueError(f"DeScoD ({self.noise_kind}): the training noise gave non-finite values")
+        return out
+
     def _pairs(self, clean: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        noisy, _ = noisy_copies(clean, self.noise_fn, self.cfg, rng)
+        noisy = self.noisy(clean, rng)
         x0 = self.model.to_net(torch.from_numpy(clean))
         y = self.model.to_net(torch.from_numpy(noisy))
         return x0, y
@@ -260,6 +238,8 @@ class DeScoDTrainer:
             "config": self.cfg.fingerprint(),
             "noise_kind": self.noise_kind,
             "noise_origin": self.noise_origin,
+            "noise_sha256": self.noise["sha256"],
+            "noise_settings": self.noise["settings"],
             "leads": list(self.leads),
             "data_hash": self.data_hash,
             "cv_hash": self.cv_hash,
@@ -276,18 +256,13 @@ class DeScoDTrainer:
             "history": self.history,
             "best": self.best,
         }
-        with atomic_path(self.ckpt_path, suffix=".pt") as tmp:
-            torch.save(state, tmp)
+        checkpoints.save(self.ckpt_path, state, keep_previous=True)
 
     def try_resume(self) -> bool:
-        """Resume from ``last.pt`` when it was made with the same settings and data (else move it aside)."""
-        if not self.ckpt_path.exists():
-            return False
-        st = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
-        if st.get("fingerprint") != self.fingerprint():
-            stale = self.ckpt_path.with_suffix(".stale.pt")
-            self.ckpt_path.replace(stale)
-            log.warning("checkpoint %s was made with other settings or data: moved to %s", self.ckpt_path, stale)
+        """Resume from the newest usable checkpoint made with the same settings and data
+        (:func:`ecgdiff.checkpoints.resume`: ``last.pt``, else ``last.prev.pt``); ``False``: start over."""
+        st = checkpoints.resume(self.ckpt_path, self.fingerprint(), f"DeScoD ({self.noise_kind}) training checkpoint")
+        if st is None:
             return False
         self.model.net.load_state_dict(st["state_dict"])
         self.opt.load_state_dict(st["opt"])
@@ -376,6 +351,8 @@ class DeScoDTrainer:
             "format": FORMAT,
             "noise_kind": self.noise_kind,
             "noise_origin": self.noise_origin,
+            "noise_sha256": self.noise["sha256"],
+            "noise_settings": self.noise["settings"],
             "config": self.cfg.to_dict(),
             "leads": list(self.leads),
             "fs": self.fs,
@@ -400,7 +377,7 @@ class DeScoDTrainer:
 
 def train(
     clean: np.ndarray,
-    noise_fn: NoiseFn,
+    noise_fn: noiselib.TrainingNoise | NoiseFn,
     config: DeScoDConfig,
     work_dir: str | Path,
     *,
@@ -414,8 +391,9 @@ def train(
 ) -> dict[str, Any]:
     """Train (or resume) one DeScoD model on ``clean [N, L, T]`` with validation rhythms ``cv``; the checkpoint.
 
-    ``noise_fn`` gives raw noise windows (a :class:`NoiseSource`, whose kind is used, or any callable with
-    ``noise_kind``). Write the result with :func:`save_model`; load it with :func:`.descod.load_model`.
+    ``noise_fn`` makes the noisy inputs: a :class:`~ecgdiff.data.noise.TrainingNoise` (whose kind, record
+    source and settings are recorded), or any callable ``fn(clean_batch, rng) -> noisy_batch`` with
+    ``noise_kind``. Write the result with :func:`save_model`; load it with :func:`.descod.load_model`.
     """
     tr = DeScoDTrainer(
         clean,
@@ -435,6 +413,104 @@ def train(
 
 
 def save_model(path: str | Path, checkpoint: Mapping[str, Any]) -> None:
-    """Write a checkpoint from :func:`train` atomically."""
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(dict(checkpoint), tmp)
+    """Write a checkpoint from :func:`train` atomically, with its content hash (:func:`ecgdiff.checkpoints.save`)."""
+    checkpoints.save(path, dict(checkpoint))
+
+
+def history_frame(history: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """The per-epoch losses as a table (columns :data:`HISTORY_COLUMNS`)."""
+    return pd.DataFrame(list(history), columns=list(HISTORY_COLUMNS))
+
+
+def train_descod(
+    rhythms_dir: str | os.PathLike[str],
+    kind: str,
+    source: str | os.PathLike[str],
+    noise_settings: Mapping[str, Any] | None,
+    settings: Mapping[str, Any] | None,
+    out_model: str | Path,
+    work_dir: str | Path,
+    loss_table: tuple[str | os.PathLike[str], str | os.PathLike[str]],
+    config: Mapping[str, Any],
+    device: str = "auto",
+    *,
+    noise_seed: int,
+    test_settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The workflow step: train the ``kind`` model on a rhythm database, write the model file and the loss table.
+
+    Trains on the ``train`` split, keeps the best weights on the ``cv`` split. The training noise is
+    :func:`ecgdiff.data.noise.training_noise` of the record ``load_noise(source, kind, noise_seed)`` (``source``:
+    the NSTDB folder or ``"simulated"``; ``noise_seed`` must be the test sets' seed, so that a simulated record
+    is the same record for both) with ``noise_settings`` (:class:`~ecgdiff.data.noise.TrainingNoiseSettings`).
+    Before training, :func:`~ecgdiff.data.noise.assert_settings_disjoint` checks that it can never share a
+    sample with the windows of the test protocol ``test_settings`` (:class:`~ecgdiff.data.noise.NoisySetSettings`,
+    default its defaults). ``settings`` is the :class:`.descod.DeScoDConfig` section (``length`` defaults to the
+    database's valid length and must equal it); ``config`` the workflow configuration (provenance);
+    ``loss_table`` the CSV and Markdown paths of the per-epoch losses. Resumes from ``work_dir/last.pt``.
+    Returns the model file's contents without the weights.
+    """
+    from .. import provenance as prov_mod
+    from ..data import rhythmdb
+
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"DeScoD is trained per noise kind {NOISE_KINDS}, got {kind!r}")
+    db = rhythmdb.load(rhythms_dir)
+    section = dict(settings or {})
+    section.setdefault("length", db.length)
+    cfg = DeScoDConfig.from_dict(section)
+    if cfg.length != db.length:
+        raise ValueError(f"descod.length {cfg.length} differs from the rhythm database's valid length {db.length}")
+    train_st = noiselib.settings_at_rate(noise_settings, db.fs, noiselib.TrainingNoiseSettings)
+    test_st = noiselib.settings_at_rate(test_settings, db.fs)
+    noiselib.assert_settings_disjoint(test_st, train_st)
+    record = noiselib.load_noise(source, kind, noise_seed)
+    noise_fn = noiselib.training_noise(record, kind, noise_seed, settings=train_st, length=db.length)
+    clean, _ = db.subset("train")
+    cv, _ = db.subset("cv")
+    trainer = DeScoDTrainer(
+        clean,
+        cv,
+        noise_fn,
+        cfg,
+        work_dir,
+        noise_kind=kind,
+        leads=db.leads,
+        fs=db.fs,
+        data_hash=db.data_hash,
+        device=device,
+    )
+    trainer.try_resume()
+    trainer.run()
+    prov = prov_mod.make(
+        config,
+        data_hash=db.data_hash,
+        seed=cfg.seed,
+        method="descod",
+        noise_kind=kind,
+        noise_source=record.source,
+        test_noise_settings=dataclasses.asdict(test_st),
+        best_epoch=trainer.best["epoch"],
+    )
+    ck = trainer.checkpoint(prov)
+    save_model(out_model, ck)
+    ratio = "one per rhythm" if train_st.ratio_per == "example" else "one per lead"
+    verdict = ""
+    if trainer.best["cv_loss"] >= ZERO_PREDICTOR_LOSS:
+        verdict = (
+            f" UNDERTRAINED: its validation loss is no better than predicting zero noise ({ZERO_PREDICTOR_LOSS:.3f}), "
+            "so its reverse chain amplifies the initial noise by up to 1 / sqrt(alpha_bar_T); train more epochs."
+        )
+        log.warning("DeScoD-ECG (%s):%s", kind, verdict)
+    write_table(
+        history_frame(trainer.history),
+        loss_table[0],
+        loss_table[1],
+        caption=f"Training of DeScoD-ECG ({kind}, {cfg.lead_mode}, width {cfg.feats}): mean absolute error of the "
+        f"predicted noise per valid sample, training and validation, per epoch. Training noise: {record.source} "
+        f"channel {train_st.channel}, {train_st.ratio_range[0]}-{train_st.ratio_range[1]} x the lead's "
+        f"peak-to-peak ({ratio}). Best on validation: epoch {trainer.best['epoch']} "
+        f"(loss {trainer.best['cv_loss']:.4f}; predicting zero noise scores {ZERO_PREDICTOR_LOSS:.3f}).{verdict}",
+        provenance=prov,
+    )
+    return {k: v for k, v in ck.items() if k != "state_dict"}

@@ -68,8 +68,8 @@ import scipy.signal
 import torch
 from torch import nn
 
+from .. import checkpoints
 from .. import leads as leadlib
-from ..io import atomic_path
 
 FORMAT = "ecgdiff.ecgrecover/1"
 PROTOCOLS = ("talk", "original")
@@ -469,18 +469,23 @@ def save_model(path: str | Path, state_dict: dict[str, torch.Tensor], config: EC
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
         **json.loads(json.dumps(meta, default=str)),
     }
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(blob, tmp)
+    checkpoints.save(path, blob)
     return blob
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> ECGrecoverNet:
-    """Load a model file written by :func:`save_model` as an :class:`ECGrecoverNet` in evaluation mode."""
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    """Load a model file written by :func:`save_model` as an :class:`ECGrecoverNet` in evaluation mode.
+
+    A damaged or foreign file raises :class:`ecgdiff.checkpoints.CheckpointError` naming it and the problem."""
+    blob = checkpoints.load(path, "ECGrecover model file", weights_only=True)
     if blob.get("format") != FORMAT:
         raise ValueError(f"{path}: not an ECGrecover model file (format {blob.get('format')!r}, expected {FORMAT!r})")
     if tuple(blob.get("leads", ())) != LEADS:
         raise ValueError(f"{path}: lead order {blob.get('leads')} differs from {list(LEADS)}")
-    model = ECGrecoverNet(ECGrecoverConfig(**blob["config"]))
-    model.load_state_dict(blob["state_dict"])
+    checkpoints.require(blob, ("config", "state_dict"), path, "ECGrecover model file")
+    try:
+        model = ECGrecoverNet(ECGrecoverConfig(**blob["config"]))
+    except (TypeError, ValueError) as err:
+        raise checkpoints.CheckpointError(path, f"invalid model configuration: {err}") from err
+    checkpoints.load_weights(model, blob["state_dict"], path, "ECGrecover network")
     return model.to(device).eval()

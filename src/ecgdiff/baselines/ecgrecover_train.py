@@ -14,8 +14,8 @@ Validation: after every epoch, the loss of every CV rhythm under every missing-l
 validation loss, twice an epoch, which is not kept), and the weights with the lowest CV loss are the ones
 written to the model file.
 
-Checkpoint (``last.pt`` in the work folder, written atomically every ``checkpoint_every`` epochs and at the
-end, following :class:`ecgdiff.diffusion.train.Trainer`): model, optimiser and scheduler states, torch RNG
+Checkpoint (``last.pt`` in the work folder, written atomically with a content hash every ``checkpoint_every``
+epochs and at the end, the previous one kept as ``last.prev.pt`` (:mod:`ecgdiff.checkpoints`), following :class:`ecgdiff.diffusion.train.Trainer`): model, optimiser and scheduler states, torch RNG
 states, the epoch, the history and the best weights, with a fingerprint of the settings and data; a run
 started again with the same settings resumes from it and reaches the same weights as a straight run.
 """
@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import checkpoints
 from .. import leads as leadlib
 from ..diffusion.train import epoch_permutation
-from ..io import atomic_path
 from ..runtime import pick_device
 from ..tables import write_table
 from . import ecgrecover as er
@@ -187,19 +187,15 @@ class ECGrecoverTrainer:
         }
 
     def save_checkpoint(self) -> None:
-        with atomic_path(self.ckpt_path, suffix=".pt") as tmp:
-            torch.save(self.state(), tmp)
+        """Write ``last.pt`` (with its content hash), keeping the previous one as ``last.prev.pt``."""
+        checkpoints.save(self.ckpt_path, self.state(), keep_previous=True)
         log.info("checkpoint at epoch %d -> %s", self.epoch, self.ckpt_path)
 
     def try_resume(self) -> bool:
-        """Resume from ``last.pt`` when it exists and was made with the same settings and data."""
-        if not self.ckpt_path.exists():
-            return False
-        st = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
-        if st.get("fingerprint") != self.fingerprint():
-            stale = self.ckpt_path.with_suffix(".stale.pt")
-            self.ckpt_path.replace(stale)
-            log.warning("checkpoint %s was made with other settings or data: moved to %s", self.ckpt_path, stale)
+        """Resume from the newest usable checkpoint made with the same settings and data
+        (:func:`ecgdiff.checkpoints.resume`: ``last.pt``, else ``last.prev.pt``); ``False``: start over."""
+        st = checkpoints.resume(self.ckpt_path, self.fingerprint(), "ECGrecover training checkpoint")
+        if st is None:
             return False
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["opt"])

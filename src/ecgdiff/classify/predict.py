@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import checkpoints
 from .. import leads as leadmod
 from ..runtime import pick_device
 from .xresnet1d import XResNet1d, XResNetConfig
@@ -206,11 +207,20 @@ class RhythmClassifier:
 def load_classifier(path: str | os.PathLike[str], device: str | torch.device = "auto") -> RhythmClassifier:
     """Load a classifier file written by :func:`ecgdiff.classify.train.save_classifier` (CPU or GPU)."""
     dev = device if isinstance(device, torch.device) else pick_device(device)
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = checkpoints.load(path, "rhythm classifier file", weights_only=True)
     if blob.get("format") != FORMAT:
         raise ValueError(f"{path}: not a rhythm classifier file (format {blob.get('format')!r}, expected {FORMAT!r})")
-    network = XResNet1d(XResNetConfig(**blob["model_config"]))
-    network.load_state_dict(blob["state_dict"])
+    checkpoints.require(
+        blob,
+        ("model_config", "state_dict", "classes", "fs", "length", "window", "stride", "mean", "std"),
+        path,
+        "rhythm classifier file",
+    )
+    try:
+        network = XResNet1d(XResNetConfig(**blob["model_config"]))
+    except (TypeError, ValueError) as err:
+        raise checkpoints.CheckpointError(path, f"invalid model configuration: {err}") from err
+    checkpoints.load_weights(network, blob["state_dict"], path, "rhythm classifier")
     meta = {k: v for k, v in blob.items() if k != "state_dict"}
     return RhythmClassifier(network, meta, dev, path=str(path))
 

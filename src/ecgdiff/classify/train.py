@@ -26,7 +26,8 @@ benchmark's ``fastai_model`` that it calls):
 
 Reproducibility and resumption: the data order and the crops of an epoch are functions of ``(seed,
 epoch)`` alone; torch's global RNG (dropout) is saved. A checkpoint (``last.pt`` in the run's work
-folder, written atomically every ``checkpoint_every`` epochs) holds the network, optimiser and schedule
+folder, written atomically with a content hash every ``checkpoint_every`` epochs, the previous one kept as
+``last.prev.pt``; :mod:`ecgdiff.checkpoints`) holds the network, optimiser and schedule
 states, the RNG state, the epoch, the history and the best weights; a run started again with the same
 settings and data resumes from it and reaches the same weights as an uninterrupted run.
 """
@@ -47,10 +48,10 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import average_precision_score
 
+from .. import checkpoints
 from .. import leads as leadmod
 from ..diffusion.networks.beat_unet import count_parameters
 from ..diffusion.train import epoch_permutation
-from ..io import atomic_path
 from ..runtime import pick_device
 from ..tables import write_table
 from .evaluate import macro_auc_pr
@@ -344,23 +345,15 @@ class ClassifierTrainer:
         }
 
     def save_checkpoint(self) -> None:
-        with atomic_path(self.ckpt_path, suffix=".pt") as tmp:
-            torch.save(self.state(), tmp)
+        """Write ``last.pt`` (with its content hash), keeping the previous one as ``last.prev.pt``."""
+        checkpoints.save(self.ckpt_path, self.state(), keep_previous=True)
         log.info("checkpoint at epoch %d -> %s", self.epoch, self.ckpt_path)
 
     def try_resume(self) -> bool:
-        """Resume from ``last.pt`` when it exists and was made with the same settings and data."""
-        if not self.ckpt_path.exists():
-            return False
-        st = torch.load(self.ckpt_path, map_location="cpu", weights_only=False)
-        if st.get("fingerprint") != self.fingerprint():
-            stale = self.ckpt_path.with_suffix(".stale.pt")
-            self.ckpt_path.replace(stale)
-            log.warning(
-                "checkpoint %s was made with other settings or data: moved to %s, training from scratch",
-                self.ckpt_path,
-                stale,
-            )
+        """Resume from the newest usable checkpoint made with the same settings and data
+        (:func:`ecgdiff.checkpoints.resume`: ``last.pt``, else ``last.prev.pt``); ``False``: start over."""
+        st = checkpoints.resume(self.ckpt_path, self.fingerprint(), "classifier training checkpoint")
+        if st is None:
             return False
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["opt"])
@@ -453,8 +446,7 @@ def save_classifier(path: str | Path, trainer: ClassifierTrainer, provenance: di
         "device": str(trainer.device),
         "provenance": json.loads(json.dumps(provenance, default=str)),
     }
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(blob, tmp)
+    checkpoints.save(path, blob)
     return blob
 
 

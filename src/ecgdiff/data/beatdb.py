@@ -30,13 +30,13 @@ import numpy as np
 import pandas as pd
 
 from .. import leads as L
-from .. import provenance
+from .. import progress, provenance
 from ..io import sha256_file
 from . import dataset
 from .beats import BeatParams, RecordBeats, extract_beats
 from .parallel import bounded_map
 from .quality import QualityError, QualityParams, signal_sha256
-from .records import SOURCE_DATABASES, Record, RecordError, SourceProblem, SourceSpec
+from .records import SOURCE_DATABASES, Record, RecordError, SourceProblem, SourceSpec, count_records
 from .splits import assign_splits
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,8 @@ def extract_all(
     params: BeatParams,
     threads: int = 1,
     quality: QualityParams | None = None,
+    total: int | None = None,
+    desc: str = "beats",
 ) -> tuple[list[tuple[Record, str, RecordBeats]], list[dict[str, Any]], int]:
     """Beats of every usable record. Returns (kept ``(record, label, beats)``, reject rows, records seen).
 
@@ -88,6 +90,7 @@ def extract_all(
     A record whose identifier was seen before, or whose samples (:func:`ecgdiff.data.quality.signal_sha256`)
     equal those of an earlier record, is rejected (stage ``duplicate``) naming the record kept. Folder
     problems (:class:`ecgdiff.data.records.SourceProblem`) are rows of stage ``folder``, not records seen.
+    A progress bar (:func:`ecgdiff.progress.bar`) counts the records, out of ``total`` when given.
     """
     lead_set = L.canonical_all(lead_set)
     rejects: list[dict[str, Any]] = []
@@ -136,12 +139,18 @@ def extract_all(
                 continue
             yield rec, lead_set, params, quality
 
+    bar = progress.bar(total=total, desc=desc, unit="records")
+    seen = 0
     for (rec, *_), result in bounded_map(_process, accepted(), threads):
+        bar.update(n_seen - seen)  # records seen so far, the rejected ones included
+        seen = n_seen
         if isinstance(result, tuple):
             rejects.append(_reject(result[0], result[1], result[2]))
             continue
         rejects.extend(result.rejects)
         kept.append((rec, labels[rec.record_id], result))
+    bar.update(n_seen - seen)
+    bar.close()
     return kept, rejects, n_seen
 
 
@@ -305,7 +314,12 @@ def build_sources(
                 count["records"] += not isinstance(item, SourceProblem)
                 yield item
 
-    kept, rejects, n_seen = extract_all(records(), lead_set, params, threads=threads, quality=quality)
+    counts = [count_records(s.source, s.root, s.options) for s in specs]
+    total = None if any(c is None for c in counts) else sum(counts)
+    desc = "beats " + "+".join(s.source for s in specs)
+    kept, rejects, n_seen = extract_all(
+        records(), lead_set, params, threads=threads, quality=quality, total=total, desc=desc
+    )
     where = ", ".join(f"{s.source} under {s.root}" for s in specs)
     if not kept:
         raise RuntimeError(

@@ -106,12 +106,17 @@ class BeatDatabase:
         rows = self.meta.set_index("beat_id").loc[picks].reset_index()
         return self.beats[picks], rows
 
-    def patients(self, split: str, seed: int, n_max: int | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+    def patients(
+        self, split: str, seed: int, n_max: int | None = None, missing_ok: bool = False
+    ) -> tuple[np.ndarray, pd.DataFrame]:
         """A task's patients: one seeded random beat per patient of ``split`` (:meth:`one_beat_per_patient`), at
         most ``n_max`` of them (a seeded random subset). Returns ``(beats [P, L, T] float32, meta)``; raises when
-        the split has no beat."""
+        the split has no beat, unless ``missing_ok`` (an optional split: then no patient, ``P = 0``)."""
         if not (self.meta["split"] == split).any():
-            raise ValueError(f"the beat database has no beat in split {split!r}")
+            if missing_ok:
+                return np.zeros((0, *self.beats.shape[1:]), dtype=np.float32), self.meta.iloc[:0].reset_index(drop=True)
+            where = f" {self.path}" if self.path is not None else ""
+            raise ValueError(f"the beat database{where} has no beat in split {split!r}")
         beats, meta = self.one_beat_per_patient(split, seed)
         if n_max is not None and len(meta) > n_max:
             keep = np.sort(np.random.default_rng([seed, 1]).choice(len(meta), int(n_max), replace=False))

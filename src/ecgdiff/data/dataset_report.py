@@ -64,7 +64,7 @@ def write_table3(
     """Compute table 3 from a loaded beat database and write it (CSV + Markdown, with provenance)."""
     from ..io import write_text
     from ..provenance import footer
-    from ..tables import write_table
+    from ..tables import html_path, write_html, write_table
 
     df = table3(db.meta)
     cap = (
@@ -83,6 +83,7 @@ def write_table3(
     ]
     md = f"{cap}\n\n{shown.reset_index().to_markdown(index=False, colalign=['left'] + ['right'] * shown.shape[1], disable_numparse=True)}\n\n{footer(provenance)}\n"
     write_text(md_path, md)
+    write_html(shown.reset_index(), html_path(md_path), cap, provenance)
     return df
 
 

@@ -17,10 +17,14 @@ peak-to-peak over its clean valid samples, ``ratio`` = 1 for ``em`` and 2 for ``
 (no centring of the window, as theirs). The padding stays as it is (zeros): it is never observed.
 
 Training noise (DeScoD-ECG's protocol, the talk's retraining): channel 0, window starts uniform over the
-record, amplitude ``ratio ~ U(0.2, 2.0)`` times the lead's peak-to-peak, drawn per example and lead
-(:class:`TrainingNoise`). Train and test noise never share samples: they come from different channels (and,
-optionally, from disjoint spans of the record, DeScoD's original halves): :func:`assert_disjoint` checks it on the
-saved offsets and channels.
+record, each lead's window scaled to ``ratio ~ U(0.2, 2.0)`` times that lead's peak-to-peak, one ratio per
+example shared by its leads (DeScoD's and the talk's code; per lead as a setting) (:class:`TrainingNoise`).
+Train and test noise never share samples: they come from different channels (and, optionally, from disjoint
+spans of the record, DeScoD's original halves): :func:`assert_disjoint` checks it on a saved test set's offsets
+and channels, :func:`assert_settings_disjoint` on the two protocols' settings before any test set exists.
+
+Workflow steps: :func:`write_noisy_set` (the test split of a rhythm database with one noise kind, saved with its
+provenance).
 
 Leads. Noise is added to the 8 modelled leads ``ecgdiff.leads.BASIS``, each with its own window; the 4 derived
 leads (III, aVR, aVL, aVF) follow from the noisy I and II by the lead laws (:meth:`NoisySet.twelve_lead`). The
@@ -55,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from .. import leads as ecg_leads
-from ..io import atomic_path, read_json, save_npy, sha256_file, write_json
+from ..io import atomic_dir, atomic_path, read_json, save_npy, sha256_file, write_json
 from . import beats
 
 log = logging.getLogger(__name__)
@@ -180,6 +184,10 @@ class NoisySetSettings:
         return self.ratios[kind]
 
 
+#: How many noise-to-lead ratios a training example draws: one shared by its leads, or one per lead.
+RATIO_PER: tuple[str, ...] = ("example", "lead")
+
+
 @dataclass
 class TrainingNoiseSettings:
     """The training-noise protocol (DeScoD-ECG; the talk's retraining).
@@ -187,12 +195,17 @@ class TrainingNoiseSettings:
     Attributes:
         channel: noise channel of the training windows (0: the test set uses channel 1).
         ratio_range: ``(low, high)`` of the uniform noise-to-lead peak-to-peak ratio (DeScoD: 0.2 to 2.0).
-        span: fraction ``[start, stop)`` of the record the windows are cut from.
+        ratio_per: ``"example"``: one ratio per example, every lead's window scaled to that ratio times the
+            lead's own peak-to-peak (DeScoD's ``Data_Preparation/data_preparation.py``, one ratio per beat, and
+            the talk's multi-lead copy, ``PtbXLDataset``: one ratio per rhythm); ``"lead"``: one ratio per lead.
+        span: fraction ``[start, stop)`` of the record the windows are cut from (DeScoD's original split: the
+            first half of channel 0 for training, the second half of channel 1 for testing; the talk's: all).
         fs: rhythm sampling rate in Hz.
     """
 
     channel: int = 0
     ratio_range: tuple[float, float] = (0.2, 2.0)
+    ratio_per: str = "example"
     span: tuple[float, float] = (0.0, 1.0)
     fs: float = 100.0
 
@@ -202,6 +215,8 @@ class TrainingNoiseSettings:
         if not 0 < lo <= hi:
             raise ValueError(f"ratio_range must satisfy 0 < low <= high, got {self.ratio_range}")
         self.ratio_range = (lo, hi)
+        if self.ratio_per not in RATIO_PER:
+            raise ValueError(f"ratio_per must be one of {RATIO_PER}, got {self.ratio_per!r}")
         self.span = _check_span(self.span)
         if self.fs <= 0:
             raise ValueError(f"fs must be > 0, got {self.fs}")
@@ -478,9 +493,13 @@ class TrainingNoise:
 
     Each example and lead gets a window of ``length`` samples (default ``T``) from channel ``settings.channel``,
     starting uniformly inside ``settings.span``, scaled to ``ratio ~ U(ratio_range)`` times the lead's
-    peak-to-peak over its valid samples (a flat lead gets no noise). ``rng`` (a numpy Generator) defaults to the
-    sampler's own, seeded with ``seed``. Works on numpy arrays and torch tensors (returned on the input's device
-    and dtype).
+    peak-to-peak over its valid samples (a flat lead gets no noise); the samples from ``length`` on are left as
+    they are. ``settings.ratio_per = "example"`` (the default) draws one ratio per example for all its leads, as
+    DeScoD's ``Data_Preparation`` (one ratio per single-lead beat) and the talk's multi-lead copy (one per
+    rhythm) do; ``"lead"`` draws one per lead. DeScoD drew its ratios on a 0.01 grid
+    (``randint(20, 200) / 100``: 0.20 ... 1.99); here they are continuous on ``[0.2, 2.0]``. ``rng`` (a numpy
+    Generator) defaults to the sampler's own, seeded with ``seed``. Works on numpy arrays and torch tensors
+    (returned on the input's device and dtype).
     """
 
     def __init__(
@@ -516,7 +535,8 @@ class TrainingNoise:
             raise ValueError(f"length {n} does not fit batches of {T} samples")
         first, last = self.window_starts(n)
         starts = rng.integers(first, last + 1, size=(B, L))
-        ratio = rng.uniform(*self.settings.ratio_range, size=(B, L))
+        n_ratios = 1 if self.settings.ratio_per == "example" else L
+        ratio = rng.uniform(*self.settings.ratio_range, size=(B, n_ratios))
         windows = self._signal[starts[..., None] + np.arange(n)]
         wptp = np.ptp(windows, axis=-1)
         scale = ratio * np.ptp(x[..., :n], axis=-1) / np.where(wptp > 0, wptp, np.inf)
@@ -562,6 +582,35 @@ def assert_disjoint(test_set: NoisySet, training: TrainingNoise) -> None:
         )
 
 
+def settings_at_rate(section: Mapping[str, Any] | None, fs: float, cls=NoisySetSettings):
+    """:func:`settings_from_config` for rhythms at ``fs`` Hz: ``fs`` defaults to it, another rate is an error."""
+    section = dict(section or {})
+    section.setdefault("fs", float(fs))
+    if float(section["fs"]) != float(fs):
+        raise ValueError(f"{cls.__name__}: fs {section['fs']} Hz differs from the rhythms' {float(fs)} Hz")
+    return settings_from_config(section, cls)
+
+
+def assert_settings_disjoint(test: NoisySetSettings, training: TrainingNoiseSettings) -> None:
+    """Raise unless no test window of protocol ``test`` can share a sample with a training window of ``training``
+    (the same noise record), whatever the record's length: they use different channels, or disjoint spans.
+
+    For use before any test set exists (training the learned baseline); :func:`assert_disjoint` checks a saved set.
+    Disjoint fractions give disjoint samples at every record length: test windows lie in samples
+    ``[ceil(a n), floor(b n))`` and training windows in ``[ceil(c n), floor(d n))``, and ``b <= c`` implies
+    ``floor(b n) <= ceil(c n)`` (likewise ``d <= a``).
+    """
+    if test.channel != training.channel:
+        return
+    (a, b), (c, d) = test.span, training.span
+    if b <= c or d <= a:
+        return
+    raise ValueError(
+        f"training noise (channel {training.channel}, span {list(training.span)}) overlaps the test protocol's "
+        f"windows (channel {test.channel}, span {list(test.span)}): use another channel or disjoint spans"
+    )
+
+
 def settings_from_config(section: Mapping[str, Any] | None, cls=NoisySetSettings):
     """A settings dataclass (``NoisySetSettings`` or ``TrainingNoiseSettings``) from a config section; unknown keys
     are errors naming the key."""
@@ -574,3 +623,41 @@ def settings_from_config(section: Mapping[str, Any] | None, cls=NoisySetSettings
         if key in section:
             section[key] = tuple(section[key])
     return cls(**section)
+
+
+# ================================================================== workflow step
+def write_noisy_set(
+    rhythms_dir: str | os.PathLike[str],
+    kind: str,
+    source: str | os.PathLike[str],
+    settings: Mapping[str, Any] | None,
+    seed: int,
+    out_dir: str | os.PathLike[str],
+    config: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The workflow step: the test split of the rhythm database ``rhythms_dir`` with noise ``kind``, saved in
+    ``out_dir`` (:func:`save` into a new folder that then replaces ``out_dir`` whole); returns the manifest.
+
+    ``source`` is the NSTDB folder or ``"simulated"`` (:func:`load_noise`, seeded with ``seed``); ``settings`` is
+    the test-protocol section (:class:`NoisySetSettings`; ``fs`` defaults to the database's and must equal it);
+    ``config`` is the workflow configuration (provenance). Windows are keyed by ``(seed, kind, rhythm_id)``, so a
+    rerun writes byte-identical ``noisy.npy``, ``noise.npy`` and ``noise.parquet``.
+    """
+    from .. import provenance
+    from . import rhythmdb
+
+    db = rhythmdb.load(rhythms_dir)
+    st = settings_at_rate(settings, db.fs)
+    x, meta = db.subset("test")
+    if len(x) == 0:
+        raise ValueError(f"rhythm database {rhythms_dir}: no test rhythm to add noise to")
+    record = load_noise(source, kind, seed)
+    noisy_set = make_noisy_set(
+        x, db.length, record, None, kind, seed, st, rhythm_ids=meta["rhythm_id"].astype(str).tolist(), leads=db.leads
+    )
+    noisy_set.manifest["rhythms"] = {"data_hash": db.data_hash, "split": "test"}
+    prov = provenance.make(config, data_hash=db.data_hash, seed=seed, step="noisy_set", noise_kind=kind)
+    with atomic_dir(out_dir) as tmp:  # readers see the old folder or the new one, never a mix
+        manifest = save(noisy_set, tmp, prov)
+    log.info("noisy test set (%s, %s): %d rhythms -> %s", kind, record.source, len(x), out_dir)
+    return manifest

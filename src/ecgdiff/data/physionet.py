@@ -35,9 +35,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import requests
-from tqdm.auto import tqdm
 
 from ..io import sha256_file, write_json
+from ..progress import bar as progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -396,15 +396,8 @@ class _Downloader:
         self.url = database_url(base_url, db, version)
         self.transport = _Transport(self.url, timeout)
         self.retries = max(0, int(retries))
-        self.bar = tqdm(
-            total=None,
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            desc=f"{db} {version}",
-            disable=None if progress else True,
-            leave=False,
-        )
+        self.progress = progress
+        self.bar: Any = None  # a bar over the listed files (:meth:`start`)
         self.lock = threading.Lock()
         self.bytes_downloaded = 0
         self.fetched = 0
@@ -413,7 +406,18 @@ class _Downloader:
     def _count(self, n: int) -> None:
         with self.lock:
             self.bytes_downloaded += n
-        self.bar.update(n)
+
+    def start(self, n_files: int) -> None:
+        """The progress bar: ``n_files`` files (each counted when present and verified), the bytes fetched shown."""
+        self.bar = progress_bar(
+            total=n_files, desc=f"{self.db} {self.version}", unit="files", disable=not self.progress
+        )
+
+    def _done(self) -> None:
+        if self.bar is not None:
+            with self.lock:
+                self.bar.set_postfix_str(f"{self.bytes_downloaded / 2**20:.1f} MiB fetched", refresh=False)
+                self.bar.update(1)
 
     def _to_part(self, rel: str, part: Path, fresh: bool = False) -> str:
         """Fetch ``rel`` into ``part`` (resuming what is there unless ``fresh``); return its SHA-256."""
@@ -475,9 +479,11 @@ class _Downloader:
         final = self.dest / rel
         if final.is_file():
             if expected is None:
+                self._done()
                 return sha256_file(final), final.stat().st_size, False
             have = sha256_file(final)
             if have == expected:
+                self._done()
                 return have, final.stat().st_size, False
             log.warning(
                 "%s: present but its sha256 %s differs from the listed %s; fetching it again", rel, have, expected
@@ -499,6 +505,7 @@ class _Downloader:
         os.replace(part, final)
         with self.lock:
             self.fetched += 1
+        self._done()
         return sha, size, True
 
     def _refuse_html(self, rel: str, part: Path) -> None:
@@ -623,7 +630,8 @@ def download(
         include: path patterns to fetch (:func:`matches`); None: the catalogue's default for ``db``
             (every file for most databases; PTB-XL: ``records500/`` and the CSVs). Pass ``["*"]`` for all.
         workers: parallel transfers. retries: extra attempts per file after a transfer failure.
-        timeout: seconds to wait for the server (connect and each read). progress: tqdm bar (bytes).
+        timeout: seconds to wait for the server (connect and each read). progress: a bar over the listed files
+            (:func:`ecgdiff.progress.bar`: on a terminal, else log lines with rate and ETA), bytes fetched beside it.
 
     Returns the manifest also written to ``dest/.ecgdiff-download.json``: database, version, base URL,
     listing kind, include patterns, ``files`` (path -> sha256, size), counts and the time.
@@ -653,6 +661,7 @@ def download(
             kind,
             f" (include {include})" if include is not None else "",
         )
+        dl.start(len(files))
         results: dict[str, dict[str, Any]] = {}
         missing_optional: list[str] = []
         with ThreadPoolExecutor(max_workers=max(1, int(workers)), thread_name_prefix="physionet") as pool:
@@ -684,7 +693,8 @@ def download(
                     log.error("%d files failed; the first error follows", len(errors))
                 raise first
     finally:
-        dl.bar.close()
+        if dl.bar is not None:
+            dl.bar.close()
     if kind != SUMS_NAME:
         check_signal_sizes(dest, results)
     manifest = {

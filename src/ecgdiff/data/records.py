@@ -799,6 +799,37 @@ def iter_records(
     yield from read_source(source, root, dict(options or {}))
 
 
+def count_records(source: str, root: str | os.PathLike[str], options: Mapping[str, Any] | None = None) -> int | None:
+    """How many items :func:`iter_records` will yield for ``source`` under ``root`` (records and errors), counted
+    from the listings without reading a signal (the total of a progress bar); None when it cannot be told."""
+    root = Path(root)
+    try:
+        if source == "synthetic":
+            from .synthetic import read_metadata
+
+            return int(len(read_metadata(root)))
+        if source == "ludb":
+            listing = root / "RECORDS"
+            if listing.is_file():
+                return sum(1 for ln in listing.read_text().splitlines() if ln.strip())
+            return sum(1 for _ in (root / "data").glob("*.hea"))
+        if source == "cinc2021":
+            opts = _options(source, options)
+            training = root / "training"
+            sources = opts["sources"] or sorted(p.name for p in training.iterdir() if p.is_dir())
+            return sum(
+                sum(1 for _ in (training / s).glob("*/*.hea")) + sum(1 for _ in (training / s).glob("*.hea"))
+                for s in sources
+            )
+        if source == "ptbxl":
+            from .ptbxl import read_database
+
+            return int(len(read_database(root)))
+    except (OSError, ValueError, KeyError):
+        return None
+    return None
+
+
 def _natural_key(text: str) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 

@@ -531,3 +531,27 @@ def load(folder: str | os.PathLike[str], mmap: bool = True) -> RhythmDatabase:
             f"and rhythms.parquet has {len(meta)} rows"
         )
     return RhythmDatabase(path=folder, rhythms=rhythms, meta=meta, manifest=manifest)
+
+
+def build_from_config(
+    section: Mapping[str, Any],
+    roots: Mapping[str, str | os.PathLike[str]],
+    out_dir: str | os.PathLike[str],
+    workers: int = 1,
+    config: Mapping[str, Any] | None = None,
+    inputs: Sequence[str | os.PathLike[str]] = (),
+) -> dict[str, Any]:
+    """The workflow step: the rhythm database of the configuration section ``rhythm`` (:class:`RhythmSettings`),
+    each source read from ``roots[source]``; see :func:`build`."""
+    s = RhythmSettings.from_config(section)
+    return build(
+        s.source_specs(roots),
+        s.params,
+        s.split,
+        out_dir,
+        workers,
+        labels=s.labels,
+        require_labels=s.require_labels,
+        config=config,
+        inputs=inputs,
+    )

@@ -4,7 +4,8 @@ Earth mover's distance (paper 2.6). Each beat becomes the vector of its samples 
 concatenated with its normalised conditioning features (:mod:`.conditioning`: sex one-hot,
 ``(age-50)/50``, ``(RR-400)/400``), so that transporting a beat to a beat of another patient profile
 costs more. The cost is the Euclidean (L2) distance between such vectors and the EMD is the optimal
-transport cost between the two empirical distributions with uniform weights (POT's exact ``ot.emd2``).
+transport cost between the two empirical distributions with uniform weights (:func:`ecgdiff.metrics.emd`, POT's exact
+``ot.emd2``).
 
 Figure 2: for each number of steps ``K`` of the grid, the conditional prior generates one beat per test
 patient (conditioned on that patient's age, sex and RR) and the unconditional prior as many beats, to
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import dataset as beat_dataset
+from ..metrics import emd
 from . import conditioning
 from .prior import Prior, load_prior
 from .sample import generate
@@ -39,18 +41,6 @@ def emd_features(beats: np.ndarray, cond: np.ndarray) -> np.ndarray:
     if len(beats) != len(cond):
         raise ValueError(f"{len(beats)} beats but {len(cond)} feature rows")
     return np.concatenate([beats.reshape(len(beats), -1), cond], axis=1)
-
-
-def emd(x: np.ndarray, y: np.ndarray, num_iter_max: int = 1_000_000) -> float:
-    """Exact earth mover's distance between the empirical distributions of rows of ``x`` and ``y`` (L2 cost)."""
-    import ot
-
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    a = np.full(len(x), 1.0 / len(x))
-    b = np.full(len(y), 1.0 / len(y))
-    cost = ot.dist(x, y, metric="euclidean")
-    return float(ot.emd2(a, b, cost, numItermax=num_iter_max))
 
 
 def train_batches(n_rows: int, batch_size: int, max_batches: int | None, seed: int) -> list[np.ndarray]:

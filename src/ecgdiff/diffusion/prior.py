@@ -1,4 +1,4 @@
-"""A trained beat prior as the rest of the package sees it: a denoiser ``D(x, sigma)`` plus its metadata.
+"""A trained prior (beats or rhythms) as the rest of the package sees it: a denoiser ``D(x, sigma)`` plus its metadata.
 
     >>> prior = load_prior("results/synthetic/models/prior_conditional.pt")
     >>> cond = prior.condition(age=[63, 41], sex=["M", "F"], rr_ms=[820, 1010])   # [P=2, 4]
@@ -6,9 +6,17 @@
     >>> x = torch.randn(2 * 50, *prior.shape) * 80            # 50 particles per patient, patient-major
     >>> x0_hat = D(x, torch.full((100,), 80.0))                # [100, L, T]
 
+An unconditional rhythm prior (the talk: 8 independent leads x 1024 samples at 100 Hz) is used the same
+way, without conditioning::
+
+    >>> rhythm = load_prior("results/synthetic/models/rhythm_prior.pt")
+    >>> rhythm.shape, rhythm.valid_length, rhythm.fs                      # ((8, 1024), 1000, 100.0)
+    >>> x0_hat = rhythm.denoiser()(torch.randn(10, 8, 1024) * 80, 80.0)
+
 Checkpoint files (written by :func:`ecgdiff.diffusion.train.save_prior`) hold the preconditioned
-network's raw and EMA weights, the model configuration, the lead set, the beat length and sampling
-rate, the beat database's hash and the provenance of the training run.
+network's raw and EMA weights, the model configuration (its ``arch`` key names the network of
+:mod:`.networks`; beat checkpoints have none), the lead set, the signal length and sampling rate, the
+database's hash and the provenance of the training run.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .. import checkpoints
 from ..runtime import pick_device
 from . import conditioning
-from .networks.beat_unet import UNet1D, UNetConfig
+from .networks import build_network, split_model_config
 from .precond import EDMPrecond, as_batch_sigma
 
 #: Format tag of prior checkpoint files.
@@ -34,12 +43,13 @@ Denoiser = Callable[[torch.Tensor, "torch.Tensor | float"], torch.Tensor]
 
 
 def build_model(model_config: dict[str, Any], sigma_data: float) -> EDMPrecond:
-    """The preconditioned network described by a checkpoint's ``model_config``."""
-    return EDMPrecond(UNet1D(UNetConfig(**model_config)), sigma_data=sigma_data)
+    """The preconditioned network described by a checkpoint's ``model_config`` (no ``arch`` key: the beat UNet)."""
+    arch, settings = split_model_config(model_config)
+    return EDMPrecond(build_network(arch, settings), sigma_data=sigma_data)
 
 
 class Prior:
-    """A trained EDM beat prior (EMA weights, eval mode, frozen parameters) on one device."""
+    """A trained EDM prior (EMA weights, eval mode, frozen parameters) on one device."""
 
     def __init__(
         self,
@@ -59,15 +69,25 @@ class Prior:
 
     # ---------------------------------------------------------------- metadata
     @property
+    def arch(self) -> str:
+        """The network's registry name (``beat_unet`` | ``rhythm_unet``)."""
+        return split_model_config(self.meta["model_config"])[0]
+
+    @property
     def leads(self) -> tuple[str, ...]:
-        """Lead names, in the order of the beat's first axis."""
+        """Lead names, in the order of the signal's first axis."""
         return tuple(self.meta["leads"])
 
     @property
     def shape(self) -> tuple[int, int]:
-        """``(L, T)``: leads and samples of one beat."""
+        """``(L, T)``: leads and samples of one signal (a beat, or a padded rhythm window)."""
         cfg = self.meta["model_config"]
         return int(cfg["leads"]), int(cfg["length"])
+
+    @property
+    def valid_length(self) -> int:
+        """Samples of real signal at the start of each window (the rest is zero padding; beats: all of them)."""
+        return int(self.meta.get("valid_length", self.shape[1]))
 
     @property
     def conditional(self) -> bool:
@@ -170,21 +190,35 @@ class Prior:
             c = c.unsqueeze(0)
         if c.ndim != 2 or c.shape[1] != conditioning.COND_DIM:
             raise ValueError(f"conditioning must be [P, {conditioning.COND_DIM}], got {list(c.shape)}")
+        if not bool(torch.isfinite(c).all()):
+            rows = (~torch.isfinite(c)).any(1).nonzero().flatten().tolist()
+            raise ValueError(f"conditioning vectors of rows {rows[:10]} hold NaN or inf (age, sex, RR missing?)")
         return c
 
 
 def load_prior(
     path: str | os.PathLike[str], device: str | torch.device = "auto", autocast: bool = False, weights: str = "ema"
 ) -> Prior:
-    """Load a prior checkpoint written by training (``weights``: ``'ema'`` (default) or ``'raw'``)."""
+    """Load a prior checkpoint written by training (``weights``: ``'ema'`` (default) or ``'raw'``).
+
+    A truncated, damaged or foreign file, one whose content differs from its stored hash, or one whose
+    weights do not fit its model configuration raises :class:`ecgdiff.checkpoints.CheckpointError` (a
+    ``ValueError``) naming the file and the problem.
+    """
+    if weights not in ("ema", "raw"):
+        raise ValueError(f"weights must be 'ema' or 'raw', got {weights!r}")
     dev = device if isinstance(device, torch.device) else pick_device(device)
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    blob = checkpoints.load(path, "prior checkpoint", weights_only=True)
     if blob.get("format") != FORMAT:
         raise ValueError(
             f"{path}: not an ecgdiff prior checkpoint (format {blob.get('format')!r}, expected {FORMAT!r})"
         )
-    model = build_model(blob["model_config"], blob["sigma_data"])
     key = {"ema": "ema_state_dict", "raw": "state_dict"}[weights]
-    model.load_state_dict(blob[key])
+    checkpoints.require(blob, ("model_config", "sigma_data", "leads", "conditional", key), path, "prior checkpoint")
+    try:
+        model = build_model(blob["model_config"], blob["sigma_data"])
+    except (TypeError, ValueError) as err:
+        raise checkpoints.CheckpointError(path, f"invalid model configuration: {err}") from err
+    checkpoints.load_weights(model, blob[key], path, "prior network")
     meta = {k: v for k, v in blob.items() if k not in ("state_dict", "ema_state_dict")}
     return Prior(model, meta, dev, autocast=autocast, path=path)

@@ -14,7 +14,8 @@ device, so a seed gives the same beats on every device (up to floating point).
 - :func:`heun_sample`: EDM's deterministic 2nd-order sampler (Karras et al. 2022, algorithm 1) on the
   probability-flow ODE ``dx/dsigma = (x - D(x, sigma)) / sigma``; ``2K - 1`` denoiser calls.
 
-:func:`generate` draws beats from a :class:`~.prior.Prior` for given conditioning rows, in batches.
+:func:`generate` draws beats (or rhythms) from a :class:`~.prior.Prior` for given conditioning rows (or, from an
+unconditional prior, a given number), in batches.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def generate(
     seed: int = 0,
     batch_size: int = 256,
 ) -> np.ndarray:
-    """Generate beats ``float32 [N, L, T]`` from a prior.
+    """Generate beats (or rhythms) ``float32 [N, L, T]`` from a prior.
 
     Conditional prior: one beat per conditioning row (``cond``: ``[N, 4]`` vectors or a metadata table
     with age, sex, rr_ms). Unconditional prior: ``n`` beats (``cond`` must be None). Rows are generated

@@ -13,11 +13,18 @@ conditioning ``B = batch // P`` times with ``repeat_interleave`` (``ecgdiff.diff
 Every sampler runs on the device of ``y`` in ``y``'s floating dtype (float32 by default) and draws all its
 randomness from ``generator`` when one is given (a generator on another device is used there and the draws
 are moved), so a seeded call is reproducible.
+
+Bad inputs are refused here, once for every sampler and the noise estimation: NaN or inf in ``y`` or ``sigma_y``
+(:func:`check_observations`; a NaN observation would otherwise make every sample NaN without an error), a
+denoiser that returns NaN or inf or something other than a tensor (reported by :class:`DenoiserCall` with the
+noise level of the call), sampler states that turned NaN between two denoiser calls (a NaN gradient through the
+denoiser, a diverging step: reported with both levels), non-finite final samples, and NaN or inf options.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -188,6 +195,7 @@ class DenoiserCall:
         self.denoiser, self.x_shape = denoiser, x_shape
         self.calls = 0  # number of denoiser invocations
         self.evaluations = 0  # number of states denoised (sum of batch sizes)
+        self.last_level = ""  # noise level(s) of the latest call, for error messages
 
     def __call__(self, x: Tensor, sigma: float | Tensor) -> Tensor:
         P, B, d = x.shape
@@ -205,10 +213,71 @@ class DenoiserCall:
             sig = torch.full((P * B,), float(sigma), device=x.device, dtype=x.dtype)
         self.calls += 1
         self.evaluations += P * B
+        if not bool(torch.isfinite(x).all()):
+            after = f" (the previous call was at {self.last_level})" if self.last_level else ""
+            raise FloatingPointError(
+                f"the sampler's states hold {_non_finite(x)} before the denoiser call at noise level "
+                f"{_levels(sigma, x)}{after}: the step since the previous call diverged (a NaN or inf gradient "
+                "through the denoiser, or step sizes or guidance too large for this problem)"
+            )
+        self.last_level = _levels(sigma, x, every=True)
         out = self.denoiser(x.reshape(P * B, *self.x_shape), sig)
+        if not isinstance(out, Tensor):
+            raise TypeError(f"the denoiser returned a {type(out).__name__}, expected a torch tensor")
         if out.shape != (P * B, *self.x_shape):
             raise ValueError(f"denoiser returned shape {tuple(out.shape)}, expected {(P * B, *self.x_shape)}")
-        return out.reshape(P, B, d).to(x.dtype)
+        out = out.reshape(P, B, d).to(x.dtype)
+        if not bool(torch.isfinite(out).all()):
+            raise FloatingPointError(
+                f"the denoiser returned {_non_finite(out)} at noise level {_levels(sigma, out)} "
+                f"(denoiser call {self.calls}); the prior network or its weights are broken at this level"
+            )
+        return out
+
+
+def _non_finite(t: Tensor) -> str:
+    """``'3 NaN and 1 inf of 24 values'``."""
+    n_nan = int(torch.isnan(t).sum())
+    n_inf = int(torch.isinf(t).sum())
+    parts = [f"{n_nan} NaN" if n_nan else "", f"{n_inf} inf" if n_inf else ""]
+    return f"{' and '.join(p for p in parts if p)} of {t.numel()} values"
+
+
+def _levels(sigma: float | Tensor, t: Tensor, every: bool = False) -> str:
+    """The noise level of a call; for per-patient levels, those of the patients whose rows ``t [P, B, d]`` are not
+    finite (``every``: of all patients)."""
+    if not isinstance(sigma, Tensor):
+        return f"sigma = {float(sigma):.6g}"
+    if every:
+        return f"sigma = {float(sigma.min()):.6g} .. {float(sigma.max()):.6g} (per patient)"
+    bad = (~torch.isfinite(t)).flatten(1).any(1).nonzero().flatten().tolist()
+    return ", ".join(f"sigma = {float(sigma[p]):.6g} (patient {p})" for p in bad[:5]) + (" ..." if len(bad) > 5 else "")
+
+
+def check_finite(name: str, value: Any, hint: str = "") -> None:
+    """Raise ``ValueError`` naming ``name``, the count of NaN / inf entries and the first one's index, if any."""
+    t = torch.as_tensor(value)
+    if not t.is_floating_point() or bool(torch.isfinite(t).all()):
+        return
+    where = ""
+    if t.ndim:
+        first = tuple(int(i) for i in (~torch.isfinite(t)).nonzero()[0])
+        where = f", the first at index {first[0] if len(first) == 1 else first}"
+    raise ValueError(f"{name} contains {_non_finite(t)}{where}{'; ' + hint if hint else ''}")
+
+
+def check_observations(ys: Tensor, sigma_y: Any = None) -> None:
+    """Refuse NaN or infinite observations ``ys [P, m]`` (or ``[m]``) and noise stds ``sigma_y``: every sampler
+    (:meth:`BaseSampler.sample_batch`) and the noise estimation call this before anything else. A NaN
+    observation would otherwise turn every sample into NaN without an error."""
+    check_finite(
+        "the observations y",
+        ys,
+        "an unobserved coordinate must be left out of the operator (e.g. a Mask), not passed as NaN "
+        "(index: [patient, coordinate])",
+    )
+    if sigma_y is not None:
+        check_finite("the noise std sigma_y", sigma_y)
 
 
 # --------------------------------------------------------------------------- the shared base classes
@@ -248,17 +317,25 @@ class BaseSampler:
         n_samples: int,
         generator: torch.Generator | None = None,
     ) -> Tensor:
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
+            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+        n_samples = int(n_samples)
         ys = torch.as_tensor(ys)
         if not ys.is_floating_point():
             ys = ys.to(torch.get_default_dtype())
+        check_observations(ys, sigma_y)
         obs = build_observation(operator, ys, sigma_y)
         rng = RNG(generator, ys.device, ys.dtype)
         den = DenoiserCall(denoiser, obs.x_shape)
         with torch.no_grad():  # samplers that need gradients re-enable them locally
-            x = self._run(den, obs, int(n_samples), rng)
+            x = self._run(den, obs, n_samples, rng)
         self.last_calls = den.calls
+        if not bool(torch.isfinite(x).all()):
+            bad = (~torch.isfinite(x.reshape(obs.P, -1))).any(1).nonzero().flatten().tolist()
+            raise FloatingPointError(
+                f"{self.name}: the samples of patient(s) {bad[:10]} hold {_non_finite(x)} after the last step "
+                "(the sampler diverged; its step sizes or guidance are too large for this problem)"
+            )
         return x.reshape(obs.P, n_samples, *obs.x_shape)
 
     def _run(self, den: DenoiserCall, obs: Observation, n: int, rng: RNG) -> Tensor:  # pragma: no cover
@@ -277,21 +354,28 @@ class GridSampler(BaseSampler):
     rho: float = schedule.RHO
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
-        check_positive("sigma_min", self.sigma_min)
-        if not self.sigma_max > self.sigma_min:
-            raise ValueError(f"sigma_max must exceed sigma_min, got {self.sigma_max} <= {self.sigma_min}")
-        check_positive("rho", self.rho)
+        check_grid(self)
 
     def grid(self) -> list[float]:
         """Decreasing noise levels ``[steps + 1]`` ending at 0."""
         return [float(v) for v in schedule.karras_sigmas(self.steps, self.sigma_min, self.sigma_max, self.rho)]
 
 
+def check_grid(opts: Any) -> None:
+    """The Karras grid options ``steps``, ``sigma_min``, ``sigma_max``, ``rho`` of a sampler or an SMC."""
+    check_positive("steps", opts.steps)
+    check_positive("sigma_min", opts.sigma_min)
+    check_positive("sigma_max", opts.sigma_max)
+    if not opts.sigma_max > opts.sigma_min:
+        raise ValueError(f"sigma_max must exceed sigma_min, got {opts.sigma_max} <= {opts.sigma_min}")
+    check_positive("rho", opts.rho)
+
+
 def check_positive(name: str, value, allow_zero: bool = False) -> None:
+    """``value`` must be a finite number ``> 0`` (``>= 0`` with ``allow_zero``); NaN and inf are refused."""
     ok = value >= 0 if allow_zero else value > 0
-    if not ok:
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+    if not ok or not math.isfinite(value):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} and finite, got {value}")
 
 
 def check_noise_positive(obs: Observation, sampler: str) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .base import RNG, DenoiserCall, check_positive
+from .base import RNG, DenoiserCall, check_finite, check_observations, check_positive
 from .operators import Mask, Operator, _sigma_matrix, build_observation
 from .smc import SMC
 
@@ -108,6 +108,9 @@ class NoiseEstimation:
             return self.estimate(denoiser, ys[None, :], operator, groups, init1, generator, history)[0]
         if not ys.is_floating_point():
             ys = ys.to(torch.get_default_dtype())
+        check_observations(ys)
+        if init is not None:
+            check_finite("init (the initial noise stds)", init)
         P, m = ys.shape
         device, dtype = ys.device, ys.dtype
         g = resolve_groups(operator, groups, m).to(device)
@@ -134,7 +137,7 @@ class NoiseEstimation:
             raise ValueError("initial noise stds must be > 0")
 
         rng = RNG(generator, device, dtype)
-        for _ in range(self.iterations):
+        for it in range(self.iterations):
             obs = build_observation(operator, ys, phi[:, g].to(dtype))
             den = DenoiserCall(denoiser, obs.x_shape)
             with torch.no_grad():
@@ -146,6 +149,11 @@ class NoiseEstimation:
                 phi = ms.sqrt()
             else:
                 phi = phi * torch.exp(self.lr * (ms / phi**2 - 1.0))
+            if not bool(torch.isfinite(phi).all()):
+                raise FloatingPointError(
+                    f"noise estimation: the estimate is not finite after iteration {it + 1} "
+                    f"(mean squared residual {ms.max().item():.3g}): are the observations in the prior's units?"
+                )
             phi = phi.clamp(min=1e-8)
             if history is not None:
                 history.append(phi.to(dtype).cpu().clone())

@@ -46,7 +46,7 @@ import dataclasses
 import torch
 
 from ..diffusion import schedule
-from .base import RNG, DenoiserCall, check_positive
+from .base import RNG, DenoiserCall, check_grid, check_positive
 from .operators import Observation
 
 Tensor = torch.Tensor
@@ -123,7 +123,7 @@ class SMC:
     rho: float = schedule.RHO
 
     def __post_init__(self) -> None:
-        check_positive("steps", self.steps)
+        check_grid(self)
         if not 0.0 < self.eta <= 1.0:
             raise ValueError(f"mcgdiff needs stochastic kernels: eta in (0, 1], got {self.eta}")
         if not 0.0 <= self.delta <= 1.0:

@@ -25,7 +25,7 @@ import numpy as np
 import ot
 import torch
 
-from .gmm import DenseGMM, LowRankGMM, posterior
+from .gmm import DenseGMM, LowRankGMM, MaskPosterior, mask_posterior, posterior
 from .operators import Linear, Mask, Operator, sigma_vector
 
 Tensor = torch.Tensor
@@ -41,7 +41,7 @@ class Problem:
     sigma_y: float | Tensor
     x_true: Tensor
     y: Tensor
-    posterior: DenseGMM = field(repr=False)
+    posterior: DenseGMM | MaskPosterior = field(repr=False)
 
 
 def make_problem(
@@ -51,8 +51,10 @@ def make_problem(
     sigma_y: float | Tensor,
     generator: torch.Generator,
     dtype: torch.dtype = torch.float32,
+    lowrank: bool = False,
 ) -> Problem:
-    """Draw ``x ~ prior`` and ``y = A x + sigma_y eps`` with ``generator``; compute the exact posterior."""
+    """Draw ``x ~ prior`` and ``y = A x + sigma_y eps`` with ``generator``; compute the exact posterior (dense, or
+    with ``lowrank`` the :class:`~ecgdiff.inverse.gmm.MaskPosterior` of a mask, which needs no ``d x d`` matrix)."""
     x = prior.sample(1, generator)[0]
     s = sigma_vector(sigma_y, operator.m, torch.device("cpu"), torch.float64)
     clean = (
@@ -63,7 +65,8 @@ def make_problem(
     y = clean + s * torch.randn(operator.m, generator=generator, dtype=torch.float64)
     y = y.to(dtype)
     sig = sigma_y if not isinstance(sigma_y, Tensor) else sigma_y.to(dtype)
-    return Problem(name, prior, operator, sig, x, y, posterior(prior, operator, y.double(), s))
+    post = mask_posterior(prior, operator, y.double(), s) if lowrank else posterior(prior, operator, y.double(), s)
+    return Problem(name, prior, operator, sig, x, y, post)
 
 
 def sliced_wasserstein(
@@ -99,7 +102,7 @@ def reference(problem: Problem, n: int, seed: int = 0, n_projections: int = 256)
     e2 = problem.posterior.sample(n, g).reshape(n, -1)
     pr = problem.prior.sample(n, g).reshape(n, -1)
     mean = problem.posterior.mean()
-    trace = float(torch.diagonal(problem.posterior.covariance()).sum())
+    trace = problem.posterior.trace()
     return Reference(
         e1,
         e2,
@@ -198,6 +201,41 @@ def beat_problems(n_time: int = 176, seed: int = 0, n_components: int = 4, rank:
     out["denoise_per_lead"] = make_problem("denoise_per_lead", prior, full, stds[full.groups(0)], g)
     A = torch.randn(d // 8, d, generator=g, dtype=torch.float64) / d**0.5
     out["linear"] = make_problem("linear", prior, Linear(A.float(), shape), 0.05, g)
+    return out
+
+
+def rhythm_problems(
+    n_time: int = 32,
+    length: int = 30,
+    seed: int = 0,
+    n_components: int = 3,
+    rank: int = 8,
+    period: float = 8.0,
+    sigma_y: float = 0.05,
+) -> dict[str, Problem]:
+    """Rhythm-shaped problems: the missing-lead settings of the talk's table on the modelled leads.
+
+    Prior: :func:`ecgdiff.inverse.gmm.random_rhythmlike_gmm` over ``[8, n_time]`` (the leads of
+    :data:`ecgdiff.leads.BASIS`, the first ``length`` samples valid, the rest padding). Every problem observes
+    its leads over the valid samples only (the padding is never observed), with std ``sigma_y`` (the talk's
+    likelihood std, 0.05):
+
+    - ``lead_I``: lead I alone (the talk's table);
+    - ``limb``: I and II (the six limb leads);
+    - ``without_V3``: every modelled lead but V3.
+    """
+    from .. import leads as L
+    from .gmm import random_rhythmlike_gmm
+
+    names = L.BASIS
+    shape = (len(names), int(n_time))
+    g = torch.Generator().manual_seed(seed)
+    prior = random_rhythmlike_gmm(n_time, length, names, n_components, rank, period, generator=g)
+    out: dict[str, Problem] = {}
+    for key, observed in (("lead_I", ["I"]), ("limb", ["I", "II"]), ("without_V3", [n for n in names if n != "V3"])):
+        m = torch.zeros(shape, dtype=torch.bool)
+        m[L.indices(observed, names), :length] = True
+        out[key] = make_problem(key, prior, Mask(m), sigma_y, g)
     return out
 
 

@@ -102,7 +102,7 @@ class TaskContext:
             shards=int(params["shards"]),
             max_batch_rows=None if params["max_batch_rows"] is None else int(params["max_batch_rows"]),
         )
-        settings = settings_from_section(module.Settings, params["task"], f"tasks.{task}")
+        settings = settings_from_section(module.Settings, params["task"], f"{spec.section}.{task}")
         samplers = {name: SamplerSpec(name, opts) for name, opts in params["samplers"].items()}
         noise = None
         if spec.noise_estimation:

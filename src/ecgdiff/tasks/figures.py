@@ -45,10 +45,23 @@ def draw_samples(
         ax.plot(t, samples[i], color=color, lw=0.5, alpha=0.35, label=label if i == 0 else None)
 
 
-def label_leads(axes: np.ndarray, names: Sequence[str]) -> None:
-    """Lead names as y labels of the first column."""
+#: Amplitude unit of normalised beats: each lead divided by its QRS maximum (:func:`ecgdiff.data.beats.normalise`).
+NORMALISED = "norm."
+MILLIVOLT = "mV"
+
+
+def amplitude_label(unit: str) -> str:
+    """The amplitude axis's unit as written on a figure."""
+    return {NORMALISED: "normalised units (QRS max = 1)", MILLIVOLT: "millivolts"}.get(unit, unit)
+
+
+def label_leads(axes: np.ndarray, names: Sequence[str], unit: str = NORMALISED) -> None:
+    """Lead names with the amplitude unit as y labels of the first column (``V1 [mV]``), and the unit spelt out
+    once beside the grid."""
     for row, name in zip(axes, names):
-        row[0].set_ylabel(name, rotation=0, ha="right", va="center")
+        row[0].set_ylabel(f"{name}\n[{unit}]", rotation=0, ha="right", va="center", fontsize=7)
+    fig = np.asarray(axes).ravel()[0].figure
+    fig.supylabel(f"amplitude: {amplitude_label(unit)}", fontsize=7, x=0.0)
 
 
 def finish(fig: plt.Figure, title: str, xlabel: str = "time from R peak (ms)") -> None:

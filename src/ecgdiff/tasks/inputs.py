@@ -16,6 +16,11 @@ def _module(name: str) -> Any:
     return importlib.import_module(name)
 
 
+def _folder(path: str) -> str:
+    """A database's folder, given the folder or its ``manifest.json`` (the file a rule tracks)."""
+    return os.path.dirname(path) if os.path.basename(path) == "manifest.json" else path
+
+
 def _device(device: str) -> Any:
     return _module("ecgdiff.runtime").pick_device(device)
 
@@ -23,13 +28,13 @@ def _device(device: str) -> Any:
 #: input name -> ``load(path, device)``
 LOADERS: dict[str, Callable[[str, str], Any]] = {
     "beat_prior": lambda path, device: _module("ecgdiff.diffusion.prior").load_prior(path, device=device),
-    "beat_data": lambda path, device: _module("ecgdiff.data.dataset").load(path),
+    "beat_data": lambda path, device: _module("ecgdiff.data.dataset").load(_folder(path)),
     "classifier": lambda path, device: _module("ecgdiff.classify.predict").load_classifier(path, device=device),
     "ecgrecover": lambda path, device: _module("ecgdiff.baselines.ecgrecover").load_model(path, device=_device(device)),
     "descod_bw": lambda path, device: _module("ecgdiff.baselines.descod").load_model(path, "bw", _device(device)),
     "descod_em": lambda path, device: _module("ecgdiff.baselines.descod").load_model(path, "em", _device(device)),
-    "noisy_bw": lambda path, device: _module("ecgdiff.data.noise").load(path),
-    "noisy_em": lambda path, device: _module("ecgdiff.data.noise").load(path),
+    "noisy_bw": lambda path, device: _module("ecgdiff.data.noise").load(_folder(path)),
+    "noisy_em": lambda path, device: _module("ecgdiff.data.noise").load(_folder(path)),
 }
 
 

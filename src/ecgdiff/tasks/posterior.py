@@ -59,6 +59,19 @@ class LinearObservation:
         return cls.from_mask(lead_time_mask(leads, observed, length, times))
 
     @classmethod
+    def of_combinations(cls, weights: np.ndarray, length: int) -> LinearObservation:
+        """Observe combinations of leads at every time: ``y[o, t] = sum_l weights[o, l] x[l, t]`` for each row ``o``
+        of ``weights [O, L]`` (shared) or ``[P, O, L]`` (one per patient); one noise group per combination. The
+        matrices (``[O T, L T]`` each, in the dtype of ``weights``: float32 halves their memory) are built densely,
+        for a few hundred patients per call at most."""
+        w = np.asarray(weights)
+        w = w if w.dtype in (np.float32, np.float64) else w.astype(np.float64)
+        n_obs, n_leads = w.shape[-2:]
+        eye = np.eye(length, dtype=w.dtype)
+        mats = np.einsum("...ol,ts->...otls", w, eye).reshape(*w.shape[:-2], n_obs * length, n_leads * length)
+        return cls((n_leads, length), np.repeat(np.arange(n_obs), length), matrix=mats)
+
+    @classmethod
     def from_mask(cls, mask: np.ndarray) -> LinearObservation:
         """Observe the entries of ``mask [L, T]``; one noise group per observed lead (in lead order)."""
         mask = np.asarray(mask, dtype=bool)

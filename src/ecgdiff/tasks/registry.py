@@ -54,7 +54,14 @@ class TaskSpec:
 
     @property
     def section(self) -> str:
+        """Its kind's task section: ``tasks`` (beat tasks) or ``rhythm_tasks``."""
         return "tasks" if self.kind == "beat" else "rhythm_tasks"
+
+    @property
+    def inverse_section(self) -> str:
+        """Its kind's sampler options: ``inverse`` (beat tasks) or ``rhythm_inverse`` (the samplers on 10-s rhythms,
+        whose sizes and the talk's settings differ from the beat tasks')."""
+        return "inverse" if self.kind == "beat" else "rhythm_inverse"
 
     def samplers(self, config: Mapping[str, Any]) -> list[str]:
         """Names of the samplers the task's jobs run, the paper's first (each once)."""
@@ -67,7 +74,7 @@ class TaskSpec:
 
     def files(self, out_dir: str) -> list[str]:
         """The task's final outputs under ``out_dir`` (``results/<run>``)."""
-        return [f"{out_dir}/tables/{self.table}.{ext}" for ext in ("csv", "md")] + [
+        return [f"{out_dir}/tables/{self.table}.{ext}" for ext in ("csv", "md", "html")] + [
             f"{out_dir}/figures/{stem}.{ext}" for stem in self.figures.values() for ext in ("png", "pdf")
         ]
 
@@ -103,6 +110,34 @@ TASKS: dict[str, TaskSpec] = {
             noise_estimation=False,
             sampler="mcgdiff",
         ),
+        TaskSpec(
+            "rhythm_mlr",
+            "ecgdiff.tasks.rhythm.mlr",
+            "rhythm_mlr",
+            {
+                "figure_bbb": "fig_rhythm_mlr_bbb",
+                "figure_af": "fig_rhythm_mlr_af",
+                "figure_rmse": "fig_rhythm_mlr_rmse_per_lead",
+            },
+            noise_estimation=False,
+            extra_samplers="samplers",
+            kind="rhythm",
+            inputs=("classifier", "ecgrecover"),
+        ),
+        TaskSpec(
+            "rhythm_artefacts",
+            "ecgdiff.tasks.rhythm.artefacts",
+            "artefact_removal",
+            {
+                "figure_bbb": "fig_artefacts_bbb",
+                "figure_af": "fig_artefacts_af",
+                "figure_amplitude": "fig_artefacts_vs_amplitude",
+            },
+            noise_estimation=False,
+            extra_samplers="samplers",
+            kind="rhythm",
+            inputs=("noisy_bw", "noisy_em", "descod_bw", "descod_em", "classifier"),
+        ),
     )
 }
 
@@ -117,7 +152,7 @@ def task_params(task: str, config: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the jobs of ``task`` depend on, taken from the resolved workflow configuration.
 
     ``run``, ``label``, ``seed``, ``device``; the shared sampling settings of its kind (``tasks`` or ``rhythm_tasks``:
-    ``shards``, ``max_batch_rows``, the paper's ``sampler``); the task's own section; the options (``inverse.<name>``) of each sampler it runs; the
+    ``shards``, ``max_batch_rows``, the paper's ``sampler``); the task's own section; the options (``inverse.<name>`` or ``rhythm_inverse.<name>``) of each sampler it runs; the
     noise estimation (``noise_estimation``) when it estimates noise levels.
     """
     spec = get(task)
@@ -131,7 +166,9 @@ def task_params(task: str, config: Mapping[str, Any]) -> dict[str, Any]:
         "max_batch_rows": tasks["max_batch_rows"],
         "sampler": spec.sampler or tasks["sampler"],
         "task": dict(tasks[task]),
-        "samplers": {name: dict((config.get("inverse") or {}).get(name) or {}) for name in spec.samplers(config)},
+        "samplers": {
+            name: dict((config.get(spec.inverse_section) or {}).get(name) or {}) for name in spec.samplers(config)
+        },
     }
     if spec.noise_estimation:
         params["noise_estimation"] = dict(config["noise_estimation"])

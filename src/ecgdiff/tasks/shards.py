@@ -73,12 +73,21 @@ class Shard:
 
 
 def load_shards(paths: Sequence[str | os.PathLike[str]]) -> list[Shard]:
-    """Read shard files (in the order given)."""
+    """Read shard files (in the order given). A truncated, damaged (the zip's CRC) or foreign file raises a
+    ``ValueError`` naming it."""
     out = []
     for p in paths:
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files if k != "__meta__"}
-            meta = json.loads(str(z["__meta__"])) if "__meta__" in z.files else {}
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files if k != "__meta__"}
+                meta = json.loads(str(z["__meta__"])) if "__meta__" in z.files else {}
+        except FileNotFoundError:
+            raise
+        except Exception as err:  # noqa: BLE001 - zipfile, numpy and json each raise their own types
+            raise ValueError(
+                f"{p}: not a readable task shard file ({type(err).__name__}: {err}); "
+                "delete it to have its task_shard job run again"
+            ) from err
         if meta.get("format") != SHARD_FORMAT:
             raise ValueError(f"{p}: not a task shard file")
         out.append(Shard(arrays, meta, Path(p)))

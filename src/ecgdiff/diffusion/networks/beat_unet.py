@@ -51,6 +51,15 @@ class UNetConfig:
     def __post_init__(self) -> None:
         self.channel_mult = [int(m) for m in self.channel_mult]
         self.attn_levels = [int(a) for a in self.attn_levels]
+        for name in ("leads", "length", "channels", "num_blocks", "emb_mult", "kernel", "channels_per_head"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.channel_mult or min(self.channel_mult) < 1:
+            raise ValueError(f"channel_mult must be a non-empty list of integers >= 1, got {self.channel_mult}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.cond_dim < 0:
+            raise ValueError(f"cond_dim must be >= 0, got {self.cond_dim}")
         if self.length % (2 ** (len(self.channel_mult) - 1)):
             raise ValueError(
                 f"length {self.length} is not divisible by 2^{len(self.channel_mult) - 1} "

@@ -7,7 +7,7 @@ noise levels are unknown to the sampler: they are estimated by the noise-level e
 algorithm 2, N_MLE = ``noise_estimation.iterations``), then posterior samples are drawn (``tasks.sampler``, MCGdiff
 in the paper).
 
-Metrics, per patient, then mean and 95 % CLT interval over patients:
+Metrics, per patient, then mean and 95 % t-interval over patients:
 
 - **rescaled Mahalanobis distance** of the true beat from the posterior, per lead (176 samples) then
   averaged over leads: ``d / chi2.ppf(0.99, 176)`` as the paper states (0.130 +- 0.003 in the paper),
@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ... import metrics
+from ... import metrics, progress
 from ...diffusion import conditioning
 from ...plots import save_figure
 from ...tables import write_table_pair
@@ -82,10 +82,13 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int)
     n = int(s.n_samples)
     samples = np.zeros((P, n, L, T), dtype=np.float32)
     sigma_hat = np.zeros((P, L))
-    for b in batches(P, s.batch_patients):
-        samples[b], sigma_hat[b] = sample_with_estimated_noise(
-            provider, None if cond is None else cond[b], obs.apply(y_full[b]), obs, n, gen
-        )
+    parts = batches(P, s.batch_patients)
+    with progress.bar(total=len(parts), desc=f"{TASK} shard {shard}", unit="batch") as bar:
+        for b in parts:
+            samples[b], sigma_hat[b] = sample_with_estimated_noise(
+                provider, None if cond is None else cond[b], obs.apply(y_full[b]), obs, n, gen
+            )
+            bar.update(1)
     maha = (
         np.stack([metrics.rescaled_mahalanobis(x[p], samples[p], s.covariance) for p in range(P)])
         if P
@@ -117,7 +120,7 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int)
 
 
 def summarise(shards: list[Shard]) -> pd.DataFrame:
-    """The table: one row per metric, mean and 95 % CLT interval over patients."""
+    """The table: one row per metric, mean and 95 % t-interval over patients."""
     maha = concat(shards, "maha").mean(axis=1)
     maha_sq = concat(shards, "maha_sq").mean(axis=1)
     err = np.abs(concat(shards, "sigma_hat") - concat(shards, "sigma_true"))
@@ -131,7 +134,7 @@ def summarise(shards: list[Shard]) -> pd.DataFrame:
     ]
     out = []
     for name, values in rows:
-        iv = metrics.clt_interval(values)
+        iv = metrics.t_interval(values)
         out.append({"metric": name, "mean": iv.estimate, "ci_low": iv.low, "ci_high": iv.high, "n_patients": iv.n})
     return pd.DataFrame(out)
 
@@ -155,7 +158,7 @@ def gather(db: Any, shards: list[Shard], ctx: TaskContext, outputs: Mapping[str,
         f"Denoising (paper 3.3.1): per-lead noise sigma_l ~ Exponential(mean {s.noise_mean}), "
         f"noise levels estimated ({ctx.noise.iterations} iterations), "
         f"{s.n_samples} posterior samples ({ctx.sampler}); "
-        "mean and 95% CLT interval over test patients. Covariance: "
+        "mean and 95% t-interval over test patients. Covariance: "
         f"{s.covariance}."
     )
     write_table_pair(table, display, outputs["table_csv"], outputs["table_md"], caption, prov)
@@ -200,7 +203,7 @@ def plot(db: Any, shards: list[Shard], s: Settings, stem: str, prov: Mapping[str
             )
             ax.tick_params(labelsize=6)
         axes[0, c].set_title(f"patient {pid}", fontsize=8)
-    figures.label_leads(axes, geo.leads)
+    figures.label_leads(axes, geo.leads, figures.NORMALISED)
     axes[0, 0].legend(fontsize=6, loc="lower left")
     figures.finish(fig, "Denoising: posterior samples given a noisy beat (figure 5)")
     save_figure(fig, figures.paths(stem), prov)

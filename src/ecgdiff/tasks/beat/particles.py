@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ... import metrics
+from ... import metrics, progress
 from ...diffusion import conditioning
 from ...plots import save_figure
 from ...tables import write_table_pair
@@ -77,6 +77,7 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int)
     n = int(s.n_samples)
     samples = np.zeros((len(mine), n, len(geo.leads), T), dtype=np.float32)
     seconds = np.zeros(len(mine))
+    bar = progress.bar(total=len(mine), desc=f"{TASK} shard {shard}", unit="set")
     for u, (p, n_part, rep) in enumerate(mine):
         provider = providers("mcgdiff", particles=n_part)
         gen = ctx.generator(shard_seed(ctx.run.seed, f"{TASK}/{p}/{n_part}", rep))
@@ -85,6 +86,8 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int)
         t0 = time.perf_counter()
         samples[u] = provider.sample(cond[p : p + 1], y, obs, sigma, n, gen)[0]
         seconds[u] = time.perf_counter() - t0
+        bar.update(1)
+    bar.close()
     return {
         "unit": np.array(mine, dtype=np.int64).reshape(-1, 3),
         "samples": samples,
@@ -164,7 +167,7 @@ def plot(table: pd.DataFrame, s: Settings, stem: str, prov: Mapping[str, Any]) -
             )
     ax.set_xscale("log")
     ax.set_xlabel("particles N")
-    ax.set_ylabel("EMD to reference samples")
+    ax.set_ylabel("EMD to reference samples (normalised units)")
     ax.legend(fontsize=6)
     ax.set_title("MCGdiff: distance to the reference posterior vs particles (figure 13)", fontsize=9)
     fig.tight_layout(rect=(0, 0.05, 1, 1))

@@ -14,13 +14,13 @@ Protocol, per test patient (one random beat each):
    end cannot be measured counts as a failure (reported) and is left out.
 5. Per patient, the mean QT at each RR (over the measured samples) is fitted with each QT-RR law of
    :data:`ecgdiff.qt.QT_LAWS` (least squares, RR and QT in seconds) and scored by R^2; table 2 gives
-   the mean R^2 and its 95 % CLT interval over patients.
+   the mean R^2 and its 95 % t-interval over patients.
 
 Patients whose real beat has no measurable QRS or T wave are excluded (counted in the table's caption),
 as are patients with fewer than three RR values with a measured QT.
 
 Outputs: ``tables/table2_qt_rr.{csv,md}``, ``figures/fig7_qt_rr.{png,pdf}`` (QT against RR with 95 %
-CLT intervals over the posterior samples and the fitted Fridericia curves, with and without offset, for a
+t-intervals over the posterior samples and the fitted Fridericia curves, with and without offset, for a
 few patients),
 ``figures/fig8_qt_beats.{png,pdf}`` (posterior beats for three RR values against the observed QRS).
 """
@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ... import metrics
+from ... import metrics, progress
 from ... import qt as qtlib
 from ...diffusion import conditioning
 from ...plots import save_figure
@@ -80,21 +80,21 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int)
     q_off = np.full(P, np.nan)
     t_lead = np.full(P, -1)
     excluded = np.array([""] * P, dtype=object)
+    qt_real = np.full(P, np.nan)
     for p in range(P):
         try:
-            q_on[p], q_off[p] = qtlib.qrs_bounds(x[p], geo.r_index, geo.fs)
-            t_lead[p] = qtlib.t_wave_lead(x[p], q_on[p], q_off[p], geo.fs)
-            qtlib.measure_qt(x[p], geo.r_index, geo.fs, q_onset=q_on[p], qrs_offset=q_off[p], lead=int(t_lead[p]))
+            q_on[p], q_off[p], t_lead[p], qt_real[p] = reference_points(x[p], geo)
         except qtlib.QTError as err:
             excluded[p] = f"real beat: {err}"
     qt_ms = np.full((P, G, n), np.nan)
-    qt_real = np.full(P, np.nan)
     sigma_hat = np.full((P, L), np.nan)
     failures: dict[str, int] = {}
     k = int(s.n_examples)
     ex_samples, ex_patient, ex_true, ex_qoff = [], [], [], []
     ok = np.flatnonzero(excluded == "")
     ends = np.ceil(q_off[ok]).astype(int)
+    n_calls = sum(len(batches(int((ends == e).sum()), s.batch_patients)) for e in np.unique(ends))
+    bar = progress.bar(total=n_calls, desc=f"{TASK} shard {shard}", unit="batch")
     for end in np.unique(ends):
         grp = ok[ends == end]
         obs = LinearObservation.of_leads(geo.leads, geo.leads, T, slice(0, end + 1))
@@ -114,28 +114,15 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int)
             )
             samples = samples.reshape(len(pts), G, n, L, T)
             for i, p in enumerate(pts):
-                qt_real[p] = qtlib.measure_qt(
-                    x[p], geo.r_index, geo.fs, q_onset=q_on[p], qrs_offset=q_off[p], lead=int(t_lead[p])
-                ).qt_ms
                 for g in range(G):
-                    for j in range(n):
-                        try:
-                            qt_ms[p, g, j] = qtlib.measure_qt(
-                                samples[i, g, j],
-                                geo.r_index,
-                                geo.fs,
-                                q_onset=q_on[p],
-                                qrs_offset=q_off[p],
-                                lead=int(t_lead[p]),
-                            ).qt_ms
-                        except qtlib.QTError as err:
-                            reason = str(err).split(" (")[0]
-                            failures[reason] = failures.get(reason, 0) + 1
+                    qt_ms[p, g] = measure_samples(samples[i, g], geo, q_on[p], q_off[p], int(t_lead[p]), failures)
                 if len(ex_patient) < k:
                     ex_samples.append(samples[i])
                     ex_patient.append(str(m["patient_id"].iloc[i]))
                     ex_true.append(x[p])
                     ex_qoff.append(q_off[p])
+            bar.update(1)
+    bar.close()
     fail_keys = sorted(failures)
     return {
         "patient_id": meta["patient_id"].astype(str).to_numpy(),
@@ -156,6 +143,31 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int)
         "ex_true": np.asarray(ex_true).reshape(-1, L, T),
         "ex_qrs_offset": np.asarray(ex_qoff, dtype=np.float64),
     }
+
+
+def reference_points(beat: np.ndarray, geo: Any) -> tuple[float, float, int, float]:
+    """QRS onset and offset, T-wave lead and QT (ms) of a real beat ``[L, T]`` (step 1); raises
+    :class:`ecgdiff.qt.QTError` when its QRS or T wave cannot be measured."""
+    q_on, q_off = qtlib.qrs_bounds(beat, geo.r_index, geo.fs)
+    lead = qtlib.t_wave_lead(beat, q_on, q_off, geo.fs)
+    qt = qtlib.measure_qt(beat, geo.r_index, geo.fs, q_onset=q_on, qrs_offset=q_off, lead=lead).qt_ms
+    return q_on, q_off, lead, qt
+
+
+def measure_samples(
+    samples: np.ndarray, geo: Any, q_on: float, q_off: float, lead: int, failures: dict[str, int] | None = None
+) -> np.ndarray:
+    """QT (ms) of each sample ``[n, L, T]`` with the real beat's QRS onset and offset and T-wave lead (step 4): NaN
+    where the T end cannot be measured, counted by reason in ``failures``."""
+    out = np.full(len(samples), np.nan)
+    for j, smp in enumerate(samples):
+        try:
+            out[j] = qtlib.measure_qt(smp, geo.r_index, geo.fs, q_onset=q_on, qrs_offset=q_off, lead=lead).qt_ms
+        except qtlib.QTError as err:
+            if failures is not None:
+                reason = str(err).split(" (")[0]
+                failures[reason] = failures.get(reason, 0) + 1
+    return out
 
 
 # --------------------------------------------------------------------------- gather
@@ -186,13 +198,13 @@ def fits(shards: list[Shard], ctx: TaskContext) -> tuple[pd.DataFrame, dict[str,
 
 
 def summarise(per_patient: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 2: mean R^2 and 95 % CLT interval over patients per law."""
+    """Table 2: mean R^2 and 95 % t-interval over patients per law."""
     if per_patient.empty:
         raise ValueError("qt_rr: no patient could be fitted (see the exclusion counts)")
     num, disp = [], []
     for law in LAW_ORDER:
         r2 = per_patient.loc[per_patient["law"] == law, "r2"].to_numpy()
-        iv = metrics.clt_interval(r2)
+        iv = metrics.t_interval(r2)
         spec = qtlib.QT_LAWS[law]
         num.append(
             {
@@ -222,7 +234,7 @@ def gather(db: Any, shards: list[Shard], ctx: TaskContext, outputs: Mapping[str,
     n_meas = int(sum(np.isfinite(sh.arrays["qt_ms"]).sum() for sh in shards))
     caption = (
         f"Table 2: R^2 of QT-RR laws fitted per patient to the mean QT of {s.n_samples} posterior samples "
-        f"at each RR of {list(s.rr_ms)} ms, given all leads up to the end of the QRS; mean and 95% CLT "
+        f"at each RR of {list(s.rr_ms)} ms, given all leads up to the end of the QRS; mean and 95% t-"
         f"interval over {counts['fitted']} of {counts['patients']} test patients "
         f"({counts['excluded_real_beat']} excluded: QRS or T wave of the real beat not measurable; "
         f"{counts['excluded_few_rr']} with < 3 RR values measured). "
@@ -237,7 +249,7 @@ def gather(db: Any, shards: list[Shard], ctx: TaskContext, outputs: Mapping[str,
 def plot_qt(
     shards: list[Shard], per_patient: pd.DataFrame, ctx: TaskContext, stem: str, prov: Mapping[str, Any]
 ) -> None:
-    """Figure 7: QT against RR (95 % CLT intervals over posterior samples) with the fitted Fridericia curves."""
+    """Figure 7: QT against RR (95 % t-intervals over posterior samples) with the fitted Fridericia curves."""
     import matplotlib.pyplot as plt
 
     s = ctx.settings
@@ -253,7 +265,7 @@ def plot_qt(
         means, halves = [], []
         for g in range(len(rr)):
             v = qt_ms[i, g][np.isfinite(qt_ms[i, g])]
-            iv = metrics.clt_interval(v) if len(v) else None
+            iv = metrics.t_interval(v) if len(v) else None
             means.append(iv.estimate if iv else np.nan)
             halves.append(iv.half_width if iv else np.nan)
         ax.errorbar(rr, means, yerr=halves, fmt="o", color=color, ms=3, capsize=2, label=f"patient {p}")
@@ -301,7 +313,7 @@ def plot_beats(db: Any, shards: list[Shard], ctx: TaskContext, stem: str, prov: 
             ax.plot(t[: end + 1], true[lead, : end + 1], color=figures.OBSERVED_COLOR, lw=1.0, label="observed")
             ax.tick_params(labelsize=6)
         axes[0, c].set_title(f"RR = {rr[g]:.0f} ms", fontsize=8)
-    figures.label_leads(axes, geo.leads)
+    figures.label_leads(axes, geo.leads, figures.NORMALISED)
     axes[0, 0].legend(fontsize=5, loc="lower right")
     figures.finish(fig, f"Posterior beats given the QRS for several RR (patient {pid}; figure 8)")
     save_figure(fig, figures.paths(stem), prov)
