@@ -181,7 +181,9 @@ def read_wfdb_record(
     (sample count, number of signals), a record line whose signal count, sampling frequency or length
     is not a number (wfdb would silently read ``abc`` as its default 250 Hz), a gain of 0 (WFDB's
     "uncalibrated", which wfdb silently reads as 200 units/mV) or a negative gain (every sample inverted),
-    unknown units, unknown lead names (``strict_leads``), or anything else wfdb cannot read. With
+    unknown units, unknown lead names (``strict_leads``) unless the 12 standard leads are all present (then the
+    extra signals are not read: ``meta['dropped_leads']`` and ``meta['lead_note']`` name them), or anything
+    else wfdb cannot read. With
     ``strict_leads=False`` lead names that are not standard 12-lead names (``MLII``, ``CM5``, ...) are
     kept as they are (used for validation databases).
 
@@ -229,6 +231,8 @@ def read_wfdb_record(
         channels = [k for k, name in enumerate(header.sig_name) if str(name).strip().lower() not in skip]
         if not channels:
             raise RecordError(record_id, f"unreadable: every signal of {hea} is among the skipped {sorted(skip)}")
+        dropped = _extra_signals([header.sig_name[k] for k in channels]) if strict_leads else []
+        channels = [k for k in channels if header.sig_name[k] not in dropped]
         _check_gains(_raw_gains(lines, first, header.n_sig), header.sig_name, channels, hea, record_id)
         check_signal_files(header, path.parent, record_id, channels)
         try:
@@ -260,7 +264,11 @@ def read_wfdb_record(
             names.append(ecg_leads.canonical(name))
         except ecg_leads.LeadError:
             if strict_leads:
-                raise RecordError(record_id, f"unknown lead name {name!r} (leads {rec.sig_name})") from None
+                raise RecordError(
+                    record_id,
+                    f"unknown lead name {name!r} (leads {rec.sig_name}; not every standard lead is present, so it "
+                    f"may stand for one: rename it to a lead name)",
+                ) from None
             names.append(str(name))
     if len(set(names)) != len(names):
         raise RecordError(record_id, f"duplicate lead names {rec.sig_name}")
@@ -278,6 +286,11 @@ def read_wfdb_record(
     }
     if len(channels) < header.n_sig:
         meta["skipped_leads"] = [header.sig_name[k] for k in range(header.n_sig) if k not in channels]
+    if dropped:
+        meta["dropped_leads"] = list(dropped)
+        meta["lead_note"] = (
+            f"non-standard signals {list(dropped)} dropped: the 12 standard leads are all present (file left unchanged)"
+        )
     if fixed_name is not None:
         meta["header_fix"] = f"record line names the record {fields[0]!r}; read as {path.name!r} (file left unchanged)"
     return Record(
@@ -292,6 +305,24 @@ def read_wfdb_record(
         diagnoses=tuple(info["diagnoses"]),
         meta=meta,
     )
+
+
+def _extra_signals(names: Sequence[str]) -> list[str]:
+    """The signal names among ``names`` that are no lead name (:func:`ecgdiff.leads.canonical`) when the others
+    hold every lead of :data:`ecgdiff.leads.STANDARD_12`: extra channels (Frank leads ``vx, vy, vz``, a
+    respiration or marker channel) that cannot stand for a standard lead, so dropping them loses nothing. Empty
+    when every name is a lead name or when a standard lead is absent (an unknown name might then be that lead
+    under another name: the reader refuses it)."""
+    known: set[str] = set()
+    unknown: list[str] = []
+    for name in names:
+        try:
+            known.add(ecg_leads.canonical(name))
+        except ecg_leads.LeadError:
+            unknown.append(str(name))
+    if unknown and set(ecg_leads.STANDARD_12) <= known:
+        return unknown
+    return []
 
 
 def _check_record_line(fields: Sequence[str], hea: Path, record_id: str) -> None:
