@@ -321,6 +321,11 @@ def build_sources(
         records(), lead_set, params, threads=threads, quality=quality, total=total, desc=desc
     )
     where = ", ".join(f"{s.source} under {s.root}" for s in specs)
+    if not n_seen:
+        raise RuntimeError(
+            f"no record found in {where}: an empty folder, or RECORDS empty? "
+            f"(folder problems: {[r['reason'] for r in rejects[:3]]})"
+        )
     if not kept:
         raise RuntimeError(
             f"no record of {where} gave a beat "

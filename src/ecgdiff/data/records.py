@@ -204,6 +204,10 @@ def read_wfdb_record(
         text = hea.read_text(encoding="ascii", errors="replace")
     except OSError as exc:
         raise RecordError(record_id, f"unreadable: cannot read header {hea}: {exc}") from exc
+    if _is_html(text.encode("ascii", errors="replace")[:512]):
+        raise RecordError(
+            record_id, f"unreadable: header {hea} is an HTML page, not a WFDB header (a login, error or proxy page?)"
+        )
     lines = text.splitlines()
     first = next((i for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")), None)
     if first is None:
@@ -407,6 +411,14 @@ def _header_view(path: Path, lines: list[str] | None) -> Iterator[Path]:
         yield tmpdir / path.name
 
 
+def _is_html(head: bytes) -> bool:
+    """Whether a file's first bytes are a web page's (:func:`ecgdiff.data.physionet.looks_like_html`): a page
+    saved where a record's file should be."""
+    from .physionet import looks_like_html
+
+    return looks_like_html(head)
+
+
 def check_signal_files(header: Any, folder: Path, record_id: str, channels: Sequence[int] | None = None) -> None:
     """Compare each signal file's size (and MATLAB v4 matrix header) with what the WFDB header implies.
 
@@ -422,6 +434,12 @@ def check_signal_files(header: Any, folder: Path, record_id: str, channels: Sequ
         fpath = folder / name
         if not fpath.is_file():
             raise RecordError(record_id, f"unreadable: signal file {fpath} missing")
+        with open(fpath, "rb") as f:
+            if _is_html(f.read(512)):
+                raise RecordError(
+                    record_id,
+                    f"unreadable: signal file {fpath} is an HTML page, not signal data (a login, error or proxy page?)",
+                )
         size = fpath.stat().st_size
         fmts = {str(header.fmt[k]) for k in chans}
         offset = int((header.byte_offset or [None] * header.n_sig)[chans[0]] or 0)
