@@ -20,6 +20,24 @@ Headers:
 12. a non-numeric sampling frequency (``abc``)
 13. a non-numeric age (``abc``)
 
+More records (numbered after the downloads):
+
+21. a flat lead (V5 all zero)
+22. a missing lead (no V3, which no other lead gives)
+23. an unknown lead name where a standard lead is absent (``chest3`` for V3)
+24. a truncated ``.dat`` file on disk
+25. an HTML page saved as a record's header
+26. an HTML page saved as a record's signal file
+27. a sampling frequency below the minimum (50 Hz)
+28. an age outside 0-120 years (430)
+
+More folders and sources:
+
+29. an empty folder (the folder named)
+30. a folder that does not exist (the folder named, "download it first")
+31. an unknown source name (the known ones listed)
+32. a ``data.sources`` entry with a misspelt key (the entry named)
+
 Folders:
 
 14. the same ECG under two names (one kept, the other a reject naming it)
@@ -234,6 +252,67 @@ def test_non_numeric_age(tmp_path, ludb_mv):
     assert row["stage"] == "read" and "unparseable age 'abc'" in row["reason"]
 
 
+def test_flat_lead(tmp_path, ludb_mv):
+    x = ludb_mv[BASE].copy()
+    x[10] = 0.0  # V5
+    row = rejected(folder_with(tmp_path, ludb_mv, mv=x), tmp_path)
+    assert row["stage"] == "read" and "flat (constant) lead(s)" in row["reason"] and "V5" in row["reason"]
+
+
+def test_missing_lead(tmp_path, ludb_mv):
+    names = tuple(n for n in NAMES_12 if n != "v3")
+    row = rejected(folder_with(tmp_path, ludb_mv, mv=np.delete(ludb_mv[BASE], 8, axis=0), names=names), tmp_path)
+    assert row["stage"] == "beats" and "cannot derive ['V3']" in row["reason"]
+
+
+def test_unknown_lead_name_where_a_standard_lead_is_absent(tmp_path, ludb_mv):
+    names = tuple("chest3" if n == "v3" else n for n in NAMES_12)
+    row = rejected(folder_with(tmp_path, ludb_mv, mv=ludb_mv[BASE], names=names), tmp_path)
+    assert row["stage"] == "read" and "unknown lead name 'chest3'" in row["reason"]
+    assert "not every standard lead is present" in row["reason"]
+
+
+def test_truncated_dat_on_disk(tmp_path, ludb_mv):
+    root = folder_with(tmp_path, ludb_mv, mv=ludb_mv[BASE])
+    dat = root / "data" / "3.dat"
+    dat.write_bytes(dat.read_bytes()[:50_000])
+    row = rejected(root, tmp_path)
+    assert row["stage"] == "read" and "truncated signal file 3.dat: 50000 bytes" in row["reason"]
+
+
+HTML_PAGE = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body>Please log in</body></html>\n"
+
+
+def test_html_page_instead_of_a_header(tmp_path, ludb_mv):
+    root = folder_with(tmp_path, ludb_mv, mv=ludb_mv[BASE])
+    hea = root / "data" / "3.hea"
+    hea.write_text(HTML_PAGE)
+    row = rejected(root, tmp_path)
+    assert row["stage"] == "read" and f"header {hea} is an HTML page, not a WFDB header" in row["reason"]
+
+
+def test_html_page_instead_of_a_signal_file(tmp_path, ludb_mv):
+    root = folder_with(tmp_path, ludb_mv, mv=ludb_mv[BASE])
+    dat = root / "data" / "3.dat"
+    size = dat.stat().st_size
+    dat.write_bytes(HTML_PAGE.encode().ljust(size, b" "))  # the right size: only its content tells
+    row = rejected(root, tmp_path)
+    assert row["stage"] == "read" and f"signal file {dat} is an HTML page, not signal data" in row["reason"]
+
+
+def test_sampling_frequency_below_the_minimum(tmp_path, ludb_mv):
+    root = folder_with(tmp_path, ludb_mv, mv=ludb_mv[BASE])
+    hea = root / "data" / "3.hea"
+    hea.write_text(hea.read_text().replace("3 12 500 5000", "3 12 50 5000", 1))
+    row = rejected(root, tmp_path)
+    assert row["stage"] == "read" and "sampling rate 50 Hz below the minimum 250 Hz" in row["reason"]
+
+
+def test_age_out_of_range(tmp_path, ludb_mv):
+    row = rejected(folder_with(tmp_path, ludb_mv, mv=ludb_mv[BASE], age="430"), tmp_path)
+    assert row["stage"] == "read" and "age 430 outside 0-120 years (header: '430')" in row["reason"]
+
+
 # ------------------------------------------------------------------------------------------ folders
 def test_same_ecg_under_two_names(tmp_path, ludb_mv):
     root = folder_with(tmp_path, ludb_mv, mv=ludb_mv[BASE])
@@ -275,6 +354,31 @@ def test_garbage_ludb_csv(tmp_path, ludb_mv):
     folder = rej[rej["stage"] == "folder"]
     assert len(folder) == 1 and folder["record_id"].iloc[0] == "ludb/ludb.csv"
     assert f"{root / 'ludb.csv'} is not LUDB's table" in folder["reason"].iloc[0]
+
+
+def test_empty_folder(tmp_path):
+    root = tmp_path / "ludb"
+    root.mkdir()
+    with pytest.raises(RuntimeError, match="no record found in ludb under .*: an empty folder") as err:
+        beatdb.build("ludb", root, tmp_path / "beats", CONFIG)
+    assert str(root) in str(err.value) and not (tmp_path / "beats" / "manifest.json").exists()
+
+
+def test_folder_that_does_not_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist \\(download it first\\)") as err:
+        beatdb.build("ludb", tmp_path / "nowhere", tmp_path / "beats", CONFIG)
+    assert str(tmp_path / "nowhere") in str(err.value)
+
+
+def test_unknown_source(tmp_path):
+    with pytest.raises(ValueError, match="unknown source 'ludbx'; known: synthetic, ludb, cinc2021"):
+        beatdb.build("ludbx", tmp_path, tmp_path / "beats", CONFIG)
+
+
+def test_misspelt_key_of_a_source_entry(tmp_path):
+    cfg = {"data": {"sources": [{"source": "ludb"}, {"source": "ptbdb", "rot": str(tmp_path)}]}}
+    with pytest.raises(ValueError, match=r"data.sources\[1\] .*keys are source, root or database.*\['rot'\]"):
+        beatdb.source_specs(cfg, {"ludb": str(tmp_path)})
 
 
 # ------------------------------------------------------------------------------------------ downloads
