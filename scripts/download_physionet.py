@@ -13,7 +13,7 @@ physionet.download(
     sm.wildcards.version,
     Path(sm.output.manifest).parent,  # the marker is written into the version folder
     sm.config["physionet"]["base_url"],
-    include=physionet.include_patterns(sm.wildcards.db, sm.params.include, sm.params.cinc_sources),
+    include=physionet.workflow_include(sm.wildcards.db, sm.config),
     workers=sm.config["physionet"]["workers"],
     retries=sm.config["physionet"]["retries"],
     timeout=sm.config["physionet"]["timeout_s"],

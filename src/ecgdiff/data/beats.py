@@ -50,6 +50,7 @@ import numpy as np
 from scipy import signal as sps
 
 from .. import leads as L
+from .quality import QualityError, QualityParams, check_beats, check_signal
 from .records import Record, RecordError
 
 log = logging.getLogger(__name__)
@@ -365,12 +366,22 @@ class RecordBeats:
     rejects: list[dict[str, Any]] = field(default_factory=list)
 
 
-def extract_beats(record: Record, lead_set: Sequence[str], params: BeatParams = BeatParams()) -> RecordBeats:
+def extract_beats(
+    record: Record,
+    lead_set: Sequence[str],
+    params: BeatParams = BeatParams(),
+    quality: QualityParams | None = None,
+) -> RecordBeats:
     """Run the whole pipeline on one record (see the module docstring).
+
+    With ``quality`` the record must also pass the checks of :mod:`ecgdiff.data.quality`: those of the raw
+    signal before filtering, those of the beats once they are windowed (all in millivolts). Signals whose
+    names are not standard 12-lead names (kept by ``strict_leads=False`` readers) are left out.
 
     Raises:
         RecordError: the record cannot give beats (leads not derivable, too short, non-finite samples,
-            no R peaks, no beat passing the checks), naming the record and the reason.
+            no R peaks, no beat passing the checks), naming the record and the reason;
+            :class:`ecgdiff.data.quality.QualityError` when a quality check fails.
     """
     rid = record.record_id
     x = np.asarray(record.signal, dtype=float)
@@ -378,10 +389,36 @@ def extract_beats(record: Record, lead_set: Sequence[str], params: BeatParams = 
         raise RecordError(rid, f"signal shape {x.shape} does not match {len(record.leads)} lead names")
     if not np.all(np.isfinite(x)):
         raise RecordError(rid, "signal contains non-finite samples")
+    recorded = [n for n in record.leads if n in L.STANDARD_12]
+    if len(recorded) < len(record.leads):
+        x = x[[record.leads.index(n) for n in recorded]]
     try:
-        transform = L.derivation_matrix(record.leads, lead_set)
+        transform = L.derivation_matrix(recorded, lead_set)
     except L.LeadError as exc:
         raise RecordError(rid, f"lead set: {exc}") from None
+    signal_reasons = check_signal(record, quality) if quality is not None and quality.enabled else []
+    try:
+        return _extract(record, x, recorded, transform, lead_set, params, quality, signal_reasons)
+    except QualityError:
+        raise
+    except RecordError as exc:
+        if signal_reasons:  # the signal's own faults come first: they usually explain the rest
+            raise QualityError(rid, "; ".join([*signal_reasons, exc.reason])) from None
+        raise
+
+
+def _extract(
+    record: Record,
+    x: np.ndarray,
+    recorded: Sequence[str],
+    transform: np.ndarray,
+    lead_set: Sequence[str],
+    params: BeatParams,
+    quality: QualityParams | None,
+    signal_reasons: Sequence[str],
+) -> RecordBeats:
+    """Steps 1-6 of :func:`extract_beats` on the standard leads ``x`` (rows ``recorded``) of ``record``."""
+    rid = record.record_id
     min_len = (params.before + params.after) * 2
     if x.shape[1] * params.fs / record.fs < min_len:
         raise RecordError(rid, f"record too short ({record.duration_s:.2f} s) for two beat windows")
@@ -433,6 +470,22 @@ def extract_beats(record: Record, lead_set: Sequence[str], params: BeatParams = 
             f"no beat passed the checks ({len(peaks)} R peaks detected; {int((~ok).sum())} "
             f"failed the quality check, flat lead(s) {', '.join(sorted(flat_leads)) or '-'})",
         )
+    if quality is not None and quality.enabled:
+        used = Record(rid, record.patient_id, record.source, params.fs, y, tuple(recorded), meta=record.meta)
+        reasons = check_beats(
+            used,
+            lead_set,
+            windows,
+            windows[ok],
+            y,
+            peaks[idx[ok]],
+            params.fs,
+            params.qrs_window,
+            params.before,
+            quality,
+        )
+        if reasons or signal_reasons:
+            raise QualityError(rid, "; ".join([*signal_reasons, *reasons]))
     idx, windows = idx[ok], windows[ok]
     beats, scales = normalise(windows, params.before, params.qrs_window)
     rr_ms = (peaks[idx] - peaks[idx - 1]) * 1000.0 / params.fs

@@ -27,6 +27,24 @@ LUDB (diagnosis statements in the header, one per line), matched case-insensitiv
 - ``bbb``: ``Complete left/right bundle branch block`` (incomplete ones are ``other``, as above).
 - ``af``: ``Rhythm: Atrial fibrillation`` (atrial flutter is ``other``).
 
+PTB-XL (SCP-ECG statements of ``ptbxl_database.csv``, every listed statement whatever its likelihood, as
+for the rhythm labels below; codes and classes from PTB-XL's ``scp_statements.csv``):
+
+- ``healthy``: exactly the statements ``NORM`` (normal ECG) and ``SR`` (sinus rhythm), the meaning of
+  LUDB's and the challenge's rule (sinus rhythm, nothing else).
+- ``mi``: any statement of :data:`SCP_MI` (the 14 statements whose ``diagnostic_class`` is ``MI``:
+  infarctions of every wall and the subendocardial injuries ``INJ*``, which PTB-XL puts in that class).
+- ``bbb``: ``CLBBB`` or ``CRBBB`` (``IRBBB``, ``ILBBB`` are ``other``); ``af``: ``AFIB`` (``AFLT`` is ``other``).
+
+PTB Diagnostic ECG Database (header comments ``Reason for admission``, ``Acute infarction
+(localization)``, ``Former infarction (localization)``, ``Additional diagnoses``; :mod:`ecgdiff.data.ptbdb`):
+
+- ``healthy``: reason ``Healthy control``, no infarction (``no``/``n/a``) and no additional diagnosis.
+  The database states no rhythm; its healthy controls are volunteers recorded in sinus rhythm.
+- ``mi``: reason ``Myocardial infarction``, or an acute or former infarction localisation.
+- ``bbb``: reason ``Bundle branch block`` (the challenge maps it to SNOMED 6374002, ``bbb`` above).
+- ``unknown``: no reason (``n/a``); ``other``: any other reason (cardiomyopathy, dysrhythmia, ...).
+
 When a record has several, the first in the order ``mi``, ``bbb``, ``af`` wins (MI is the anomaly the
 paper detects; BBB changes the QRS morphology more than AF does).
 
@@ -136,16 +154,74 @@ def label_ludb(diagnoses: Iterable[str]) -> str:
     return "other"
 
 
-def label(record: Record) -> str:
-    """Label of a record, by its source: ``cinc2021`` (SNOMED codes) or ``ludb`` (statements).
+#: PTB-XL statements whose ``diagnostic_class`` in ``scp_statements.csv`` is ``MI``.
+SCP_MI: frozenset[str] = frozenset(
+    {"IMI", "ASMI", "ILMI", "AMI", "ALMI", "LMI", "IPLMI", "IPMI", "PMI", "INJAS", "INJAL", "INJIN", "INJLA", "INJIL"}
+)
+#: The statements of a healthy PTB-XL ECG: normal ECG in sinus rhythm.
+SCP_HEALTHY: frozenset[str] = frozenset({"NORM", "SR"})
+SCP_BEAT_BBB: frozenset[str] = frozenset({"CLBBB", "CRBBB"})
+SCP_BEAT_AF: frozenset[str] = frozenset({"AFIB"})
 
-    Other sources (the synthetic cohort) carry their label in ``record.meta['label']``: one of :data:`LABELS`
-    or of :data:`META_ALIASES` (``rbbb``, ``lbbb`` -> ``bbb``).
+
+def label_scp(scp_codes: Mapping[str, float] | Iterable[str]) -> str:
+    """Beat label of a PTB-XL ECG from its SCP statements (a ``{code: likelihood}`` dict or the codes)."""
+    codes = {str(c).strip() for c in scp_codes if str(c).strip()}
+    if not codes:
+        return "unknown"
+    for lab, family in (("mi", SCP_MI), ("bbb", SCP_BEAT_BBB), ("af", SCP_BEAT_AF)):
+        if codes & family:
+            return lab
+    return "healthy" if codes == SCP_HEALTHY else "other"
+
+
+#: Header fields of the PTB Diagnostic ECG Database that hold its diagnoses (as read by ecgdiff.data.ptbdb).
+PTBDB_FIELDS: tuple[str, ...] = (
+    "Reason for admission",
+    "Acute infarction (localization)",
+    "Former infarction (localization)",
+    "Additional diagnoses",
+)
+_PTBDB_NONE = {"", "no", "n/a", "none", "unknown"}
+
+
+def label_ptbdb(diagnoses: Iterable[str]) -> str:
+    """Beat label of a PTB Diagnostic ECG Database record from its ``<field>: <value>`` statements."""
+    fields: dict[str, str] = {}
+    for item in diagnoses:
+        key, _, value = str(item).partition(":")
+        fields[key.strip().lower()] = re.sub(r"\s+", " ", value).strip().lower()
+    reason = fields.get("reason for admission", "")
+    infarctions = [fields.get(f"{k} infarction (localization)", "") for k in ("acute", "former")]
+    if "myocardial infarction" in reason or any(v not in _PTBDB_NONE for v in infarctions):
+        return "mi"
+    if reason in _PTBDB_NONE:
+        return "unknown"
+    if reason == "bundle branch block":
+        return "bbb"
+    if reason == "healthy control" and fields.get("additional diagnoses", "") in _PTBDB_NONE:
+        return "healthy"
+    return "other"
+
+
+def label(record: Record) -> str:
+    """Label of a record, by its source: ``cinc2021`` (SNOMED codes), ``ludb`` (statements), ``ptbxl`` (SCP
+    statements in ``meta['scp_codes']``; ``ValueError`` with the reader's reason when they were unreadable)
+    or ``ptbdb`` (header fields).
+
+    Other sources (the synthetic cohort, folders labelled by a table) carry their label in
+    ``record.meta['label']``: one of :data:`LABELS` or of :data:`META_ALIASES` (``rbbb``, ``lbbb`` -> ``bbb``).
     """
     if record.source == "cinc2021":
         return label_cinc(record.diagnoses)
     if record.source == "ludb":
         return label_ludb(record.diagnoses)
+    if record.source == "ptbxl":
+        if record.meta.get("scp_codes") is None:
+            raise ValueError(f"{record.record_id}: {record.meta.get('label_error') or 'unknown label: no scp_codes'}")
+        return label_scp(record.meta["scp_codes"])
+    if record.source == "ptbdb":
+        return label_ptbdb(record.diagnoses)
     if "label" in record.meta:
         value = str(record.meta["label"])
         value = META_ALIASES.get(value, value)

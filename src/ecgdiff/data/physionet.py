@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -118,6 +118,17 @@ CATALOGUE: dict[str, Database] = {
         include=("records500/*", "*.csv", "RECORDS", "LICENSE.txt"),
         size="~ 3 GB (records500 and CSVs: ~ 2.6 GB; records100 and CSVs: ~ 0.4 GB)",
     ),
+    "ptbdb": Database(
+        "ptbdb",
+        "1.0.0",
+        "PTB Diagnostic ECG Database",
+        ("hea", "dat"),
+        ("xyz",),
+        ("RECORDS", "CONTROLS", "LICENSE.txt"),
+        # the Frank leads (.xyz) are not read (ecgdiff.data.ptbdb): a fifth of the database left out
+        include=("RECORDS", "CONTROLS", "LICENSE.txt", "*.hea", "*.dat"),
+        size="~ 1.7 GB (without the .xyz Frank leads: ~ 1.3 GB)",
+    ),
 }
 
 #: PTB-XL's record folders by sampling rate (the PTB-XL reader's option ``rate``; 500 Hz is the talk's input).
@@ -183,6 +194,48 @@ def include_patterns(
         return [f"{PTBXL_RECORD_FOLDERS[int(ptbxl_rate)]}/*", "*.csv", "RECORDS", "LICENSE.txt"]
     default = default_include(db)
     return list(default) if default is not None else None
+
+
+def workflow_include(db: str, config: Mapping[str, Any]) -> list[str] | None:
+    """The include patterns the download rule uses for ``db`` under the workflow ``config``, so that the
+    download holds what the configured readers read: ``physionet.include[db]`` when set; otherwise, for
+    ``challenge-2021``, the challenge sources of every ``cinc2021`` source of the beat database
+    (``data.cinc2021.sources``, overridden by an entry's ``options.sources`` in ``data.sources``; None there
+    means every source, so every file), and for ``ptb-xl`` the record folders of the rates of its ``ptbxl``
+    sources (``data.ptbxl.rate`` / the entries' ``options.rate``, default 500 Hz); :func:`include_patterns`
+    otherwise."""
+    override = (config.get("physionet", {}).get("include") or {}).get(db)
+    if override is not None:
+        return list(override)
+    data = dict(config.get("data", {}))
+    entries = data.get("sources") or [{"source": data.get("source")}]
+    if db == "challenge-2021":
+        wanted: list[str] = []
+        for entry in entries:
+            if entry.get("source") != "cinc2021":
+                continue
+            options = {**dict(data.get("cinc2021") or {}), **dict(entry.get("options") or {})}
+            if options.get("sources") is None:
+                return include_patterns(db)
+            wanted += [s for s in options["sources"] if s not in wanted]
+        if not wanted:  # no cinc2021 source configured: the default sources
+            wanted = list((data.get("cinc2021") or {}).get("sources") or [])
+        return include_patterns(db, None, wanted or None)
+    if db == "ptb-xl":
+        rates: list[int] = []
+        for entry in entries:
+            if entry.get("source") == "ptbxl":
+                options = {**dict(data.get("ptbxl") or {}), **dict(entry.get("options") or {})}
+                rate = int(options.get("rate", 500))
+                if rate not in rates:
+                    rates.append(rate)
+        if not rates:
+            rates = [int((data.get("ptbxl") or {}).get("rate", 500))]
+        out: list[str] = []
+        for rate in rates:
+            out += [p for p in include_patterns(db, ptbxl_rate=rate) or [] if p not in out]
+        return out
+    return include_patterns(db)
 
 
 def matches(path: str, patterns: Iterable[str] | None) -> bool:
@@ -439,6 +492,7 @@ class _Downloader:
         final.parent.mkdir(parents=True, exist_ok=True)
         part = final.with_name(final.name + ".part")
         sha = self._to_part(rel, part)
+        self._refuse_html(rel, part)
         if expected is not None and sha != expected:
             log.warning(
                 "%s: sha256 %s differs from the listed %s; deleting it and fetching it again", rel, sha, expected
@@ -454,6 +508,20 @@ class _Downloader:
         self._done()
         return sha, size, True
 
+    def _refuse_html(self, rel: str, part: Path) -> None:
+        """Delete ``part`` and raise :class:`DownloadError` when the server sent a web page instead of the file
+        (a login, error or proxy page answered with status 200): no PhysioNet data file starts like one."""
+        if rel.lower().endswith((".html", ".htm")):
+            return
+        with open(part, "rb") as f:
+            head = f.read(512)
+        if looks_like_html(head):
+            part.unlink(missing_ok=True)
+            raise DownloadError(
+                f"the server answered {self.transport.url(rel)} with an HTML page, not the file {rel} "
+                f"(first bytes {head[:60]!r}): a login, error or proxy page? Check physionet.base_url"
+            )
+
     # ---- listings
     def _fetch_listing(self, rel: str) -> Path | None:
         """A listing file (``SHA256SUMS.txt``, ``RECORDS``): kept when present, else fetched; None on 404."""
@@ -466,11 +534,36 @@ class _Downloader:
             return None
         return path
 
+    def _checksums(self) -> dict[str, str] | None:
+        """``SHA256SUMS.txt`` parsed (None when the server has none). A kept copy that is not a checksum list
+        (an interrupted or foreign file) is deleted and fetched again from the server; when the server's own
+        copy is not one either, it is deleted (never kept in the download folder) and :class:`DownloadError`
+        names the URL and the first bad line."""
+        path = self._fetch_listing(SUMS_NAME)
+        if path is None:
+            return None
+        try:
+            return parse_sha256sums(path.read_text(errors="replace"))
+        except DownloadError as exc:
+            log.warning("%s: kept %s is not a checksum list (%s); fetching it again", self.db, path, exc)
+        path.unlink(missing_ok=True)
+        try:
+            self.fetch(SUMS_NAME, None)
+        except _NotFound:
+            return None
+        try:
+            return parse_sha256sums(path.read_text(errors="replace"))
+        except DownloadError as exc:
+            path.unlink(missing_ok=True)
+            raise DownloadError(
+                f"{self.transport.url(SUMS_NAME)} is not a checksum list ({exc}); nothing was downloaded and the "
+                "file was not kept. Check physionet.base_url and the database version."
+            ) from None
+
     def listing(self, include: Sequence[str] | None) -> tuple[str, dict[str, str | None], set[str]]:
         """(kind, {path: sha256 or None}, optional paths) of the files to fetch."""
-        sums = self._fetch_listing(SUMS_NAME)
-        if sums is not None:
-            listed = parse_sha256sums(sums.read_text(errors="replace"))
+        listed = self._checksums()
+        if listed is not None:
             files: dict[str, str | None] = {p: h for p, h in listed.items() if matches(p, include)}
             return SUMS_NAME, files, set()
         entry = CATALOGUE.get(self.db)
@@ -602,6 +695,8 @@ def download(
     finally:
         if dl.bar is not None:
             dl.bar.close()
+    if kind != SUMS_NAME:
+        check_signal_sizes(dest, results)
     manifest = {
         "database": db,
         "version": version,
@@ -630,6 +725,49 @@ def download(
         dest,
     )
     return manifest
+
+
+def looks_like_html(head: bytes) -> bool:
+    """Whether a file's first bytes are those of a web page (``<!DOCTYPE html``, ``<html``, ``<head``)."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return text.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml version")) and b"<html" in text[:512]
+
+
+def check_signal_sizes(dest: str | os.PathLike[str], files: Iterable[str]) -> None:
+    """Check every downloaded WFDB header's signal files against the sizes it implies: without checksums
+    (a ``RECORDS`` listing) this is what tells a file the server cut short. A truncated or oversized signal
+    file is deleted (the next run fetches it again) and :class:`DownloadError` names it and the header."""
+    import wfdb
+
+    from .records import RecordError, check_signal_files
+
+    dest = Path(dest)
+    problems = []
+    for rel in sorted(f for f in files if f.endswith(".hea")):
+        hea = dest / rel
+        try:
+            header = wfdb.rdheader(str(hea.with_suffix("")))
+        except Exception as exc:  # noqa: BLE001 - wfdb raises many types for a bad header
+            problems.append(f"{rel}: not a WFDB header ({type(exc).__name__}: {exc})")
+            hea.unlink(missing_ok=True)
+            continue
+        if getattr(header, "n_seg", None) is not None or not header.n_sig:
+            continue
+        for name in dict.fromkeys(header.file_name):
+            chans = [k for k, f in enumerate(header.file_name) if f == name]
+            target = hea.parent / name
+            if not target.is_file():
+                continue  # not part of this download (include patterns)
+            try:
+                check_signal_files(header, hea.parent, rel, chans)
+            except RecordError as exc:
+                problems.append(f"{exc.reason} (header {rel}); deleted it")
+                target.unlink(missing_ok=True)
+    if problems:
+        raise DownloadError(
+            f"{len(problems)} downloaded file(s) do not match their WFDB headers (truncated by the server?): "
+            + "; ".join(problems[:5])
+        )
 
 
 def verify(dest: str | os.PathLike[str]) -> list[str]:

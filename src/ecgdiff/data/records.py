@@ -17,6 +17,7 @@ beat extraction never needs to know where a record came from.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -32,6 +33,8 @@ import wfdb
 
 from .. import leads as ecg_leads
 
+log = logging.getLogger(__name__)
+
 
 class RecordError(ValueError):
     """A record that cannot be used; the message starts with the record's identifier and says why."""
@@ -40,6 +43,18 @@ class RecordError(ValueError):
         super().__init__(f"{record_id}: {reason}")
         self.record_id = record_id
         self.reason = reason
+
+
+class SourceProblem(RecordError):
+    """A problem of a source's folder (its record list or a table), not of one record.
+
+    ``record_id`` is ``<source>/<file name>`` and the message names the file; the reader goes on with the
+    good records. The beat database lists it in ``rejects.csv`` with stage ``folder``.
+    """
+
+    def __init__(self, source: str, path: str | os.PathLike[str], reason: str):
+        super().__init__(f"{source}/{Path(path).name}", reason)
+        self.path = str(path)
 
 
 @dataclass
@@ -109,6 +124,24 @@ _BYTES_PER_SAMPLE: dict[str, float] = {
 }
 
 _RECORD_NAME = re.compile(r"^[-\w]+$")
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+#: The sampling-frequency field of a WFDB record line: ``fs[/counter_freq[(base_counter)]]``.
+_FS_FIELD = re.compile(rf"^{_NUMBER}(?:/{_NUMBER}(?:\({_NUMBER}\))?)?$")
+
+#: Digital sample range ``(lowest, highest)`` of the WFDB signal formats (WFDB's signal(5) manual). For
+#: formats 16, 61, 160, 212, 310, 311, 24 and 32 the lowest value is the invalid-sample code (read as NaN),
+#: so the lowest valid value, the negative rail, is one above it.
+DIGITAL_RANGE: dict[str, tuple[int, int]] = {
+    "80": (-128, 127),
+    "212": (-2048, 2047),
+    "310": (-512, 511),
+    "311": (-512, 511),
+    "16": (-32768, 32767),
+    "61": (-32768, 32767),
+    "160": (-32768, 32767),
+    "24": (-(2**23), 2**23 - 1),
+    "32": (-(2**31), 2**31 - 1),
+}
 
 
 def read_wfdb_record(
@@ -118,6 +151,7 @@ def read_wfdb_record(
     source: str = "",
     *,
     strict_leads: bool = True,
+    skip_leads: Sequence[str] = (),
 ) -> Record:
     """Read one WFDB record (``path`` without extension, or ending in ``.hea``) into a :class:`Record`.
 
@@ -138,11 +172,24 @@ def read_wfdb_record(
     extension (``E00271.mat 12 500 5000``, some PhysioNet/CinC 2021 Georgia headers), which wfdb
     rejects, is read through a corrected copy of the header in a temporary folder.
 
+    ``skip_leads``: signal names (any case) that are not read at all, nor their signal files required
+    when no other signal shares them: the Frank leads ``vx, vy, vz`` that the PTB Diagnostic ECG Database
+    stores in a separate ``.xyz`` file.
+
     Raises :class:`RecordError` (naming ``record_id``) for a missing header or signal file, a signal
     file shorter than its header says (truncated), a signal file that does not match its header
-    (sample count, number of signals), unknown units, unknown lead names (``strict_leads``), or
-    anything else wfdb cannot read. With ``strict_leads=False`` lead names that are not standard
-    12-lead names (``MLII``, ``CM5``, ...) are kept as they are (used for validation databases).
+    (sample count, number of signals), a record line whose signal count, sampling frequency or length
+    is not a number (wfdb would silently read ``abc`` as its default 250 Hz), a gain of 0 (WFDB's
+    "uncalibrated", which wfdb silently reads as 200 units/mV) or a negative gain (every sample inverted),
+    unknown units, unknown lead names (``strict_leads``) unless the 12 standard leads are all present (then the
+    extra signals are not read: ``meta['dropped_leads']`` and ``meta['lead_note']`` name them), or anything
+    else wfdb cannot read. With
+    ``strict_leads=False`` lead names that are not standard 12-lead names (``MLII``, ``CM5``, ...) are
+    kept as they are (used for validation databases).
+
+    ``meta['rails_mv']`` holds, per lead, the physical values of the format's lowest valid and highest
+    digital sample (the ADC rails; None for formats without a fixed range), for
+    :func:`ecgdiff.data.quality.check_signal`.
 
     Usability checks (sampling rate, NaN/flat leads, missing leads, age, sex) are made separately by
     :func:`check_record`.
@@ -157,11 +204,16 @@ def read_wfdb_record(
         text = hea.read_text(encoding="ascii", errors="replace")
     except OSError as exc:
         raise RecordError(record_id, f"unreadable: cannot read header {hea}: {exc}") from exc
+    if _is_html(text.encode("ascii", errors="replace")[:512]):
+        raise RecordError(
+            record_id, f"unreadable: header {hea} is an HTML page, not a WFDB header (a login, error or proxy page?)"
+        )
     lines = text.splitlines()
     first = next((i for i, ln in enumerate(lines) if ln.strip() and not ln.lstrip().startswith("#")), None)
     if first is None:
         raise RecordError(record_id, f"unreadable: header {hea} has no record line")
     fields = lines[first].split()
+    _check_record_line(fields, hea, record_id)
     fixed_name: str | None = None
     if fields and not _RECORD_NAME.match(fields[0].split("/")[0]):
         stem = fields[0].split("/")[0].rsplit(".", 1)[0]
@@ -170,6 +222,7 @@ def read_wfdb_record(
         fixed_name = stem
         lines[first] = lines[first].replace(fields[0].split("/")[0], path.name, 1)
 
+    skip = {str(n).strip().lower() for n in skip_leads}
     with _header_view(path, lines if fixed_name is not None else None) as read_path:
         try:
             header = wfdb.rdheader(str(read_path))
@@ -179,28 +232,35 @@ def read_wfdb_record(
             raise RecordError(record_id, "unreadable: multi-segment records are not supported")
         if not header.n_sig:
             raise RecordError(record_id, f"unreadable: header {hea} declares no signals")
-        _check_signal_files(header, path.parent, record_id)
+        channels = [k for k, name in enumerate(header.sig_name) if str(name).strip().lower() not in skip]
+        if not channels:
+            raise RecordError(record_id, f"unreadable: every signal of {hea} is among the skipped {sorted(skip)}")
+        dropped = _extra_signals([header.sig_name[k] for k in channels]) if strict_leads else []
+        channels = [k for k in channels if header.sig_name[k] not in dropped]
+        _check_gains(_raw_gains(lines, first, header.n_sig), header.sig_name, channels, hea, record_id)
+        check_signal_files(header, path.parent, record_id, channels)
         try:
-            rec = wfdb.rdrecord(str(read_path), physical=True)
+            rec = wfdb.rdrecord(str(read_path), physical=True, channels=channels)
         except Exception as exc:
             raise RecordError(record_id, f"unreadable: wfdb cannot read the signal: {exc}") from exc
 
     signal = np.asarray(rec.p_signal, dtype=np.float64)
-    if signal.ndim != 2 or signal.shape[1] != header.n_sig:
+    if signal.ndim != 2 or signal.shape[1] != len(channels):
         raise RecordError(
-            record_id, f"header/data mismatch: read signal of shape {signal.shape} for {header.n_sig} signals"
+            record_id, f"header/data mismatch: read signal of shape {signal.shape} for {len(channels)} signals"
         )
     if header.sig_len is not None and signal.shape[0] != header.sig_len:
         raise RecordError(
             record_id, f"header/data mismatch: read {signal.shape[0]} samples, header says {header.sig_len}"
         )
-    scale = np.empty(header.n_sig)
-    for k, unit in enumerate(rec.units or ["mV"] * header.n_sig):
+    scale = np.empty(len(channels))
+    for k, unit in enumerate(rec.units or ["mV"] * len(channels)):
         key = str(unit or "mV").strip().lower()
         if key not in UNIT_TO_MV:
             raise RecordError(record_id, f"unsupported units {unit!r} of signal {rec.sig_name[k]!r}")
         scale[k] = UNIT_TO_MV[key]
     signal = np.ascontiguousarray((signal * scale).T)
+    rails = [_rails_mv(header, c, scale[k]) for k, c in enumerate(channels)]
 
     names = []
     for name in rec.sig_name:
@@ -208,7 +268,11 @@ def read_wfdb_record(
             names.append(ecg_leads.canonical(name))
         except ecg_leads.LeadError:
             if strict_leads:
-                raise RecordError(record_id, f"unknown lead name {name!r} (leads {rec.sig_name})") from None
+                raise RecordError(
+                    record_id,
+                    f"unknown lead name {name!r} (leads {rec.sig_name}; not every standard lead is present, so it "
+                    f"may stand for one: rename it to a lead name)",
+                ) from None
             names.append(str(name))
     if len(set(names)) != len(names):
         raise RecordError(record_id, f"duplicate lead names {rec.sig_name}")
@@ -221,8 +285,16 @@ def read_wfdb_record(
         "sex_text": info["sex_text"],
         "original_leads": list(rec.sig_name),
         "units": list(rec.units or []),
-        "fmt": list(header.fmt or []),
+        "fmt": [header.fmt[c] for c in channels] if header.fmt else [],
+        "rails_mv": rails,
     }
+    if len(channels) < header.n_sig:
+        meta["skipped_leads"] = [header.sig_name[k] for k in range(header.n_sig) if k not in channels]
+    if dropped:
+        meta["dropped_leads"] = list(dropped)
+        meta["lead_note"] = (
+            f"non-standard signals {list(dropped)} dropped: the 12 standard leads are all present (file left unchanged)"
+        )
     if fixed_name is not None:
         meta["header_fix"] = f"record line names the record {fields[0]!r}; read as {path.name!r} (file left unchanged)"
     return Record(
@@ -237,6 +309,83 @@ def read_wfdb_record(
         diagnoses=tuple(info["diagnoses"]),
         meta=meta,
     )
+
+
+def _extra_signals(names: Sequence[str]) -> list[str]:
+    """The signal names among ``names`` that are no lead name (:func:`ecgdiff.leads.canonical`) when the others
+    hold every lead of :data:`ecgdiff.leads.STANDARD_12`: extra channels (Frank leads ``vx, vy, vz``, a
+    respiration or marker channel) that cannot stand for a standard lead, so dropping them loses nothing. Empty
+    when every name is a lead name or when a standard lead is absent (an unknown name might then be that lead
+    under another name: the reader refuses it)."""
+    known: set[str] = set()
+    unknown: list[str] = []
+    for name in names:
+        try:
+            known.add(ecg_leads.canonical(name))
+        except ecg_leads.LeadError:
+            unknown.append(str(name))
+    if unknown and set(ecg_leads.STANDARD_12) <= known:
+        return unknown
+    return []
+
+
+def _check_record_line(fields: Sequence[str], hea: Path, record_id: str) -> None:
+    """Reject a record line whose signal count, sampling frequency or length is not a number: wfdb reads
+    ``fs`` with a regular expression and silently falls back to 250 Hz when the field does not match."""
+    if len(fields) < 2 or not fields[1].isdigit():
+        got = fields[1] if len(fields) > 1 else None
+        raise RecordError(record_id, f"unreadable: header {hea}: number of signals {got!r} is not an integer")
+    if len(fields) > 2 and not _FS_FIELD.match(fields[2]):
+        raise RecordError(record_id, f"unreadable: header {hea}: sampling frequency {fields[2]!r} is not a number")
+    if len(fields) > 2 and float(re.split(r"[/(]", fields[2])[0]) <= 0:
+        raise RecordError(record_id, f"unreadable: header {hea}: sampling frequency {fields[2]!r} is not positive")
+    if len(fields) > 3 and not fields[3].isdigit():
+        raise RecordError(record_id, f"unreadable: header {hea}: number of samples {fields[3]!r} is not an integer")
+
+
+def _raw_gains(lines: Sequence[str], first: int, n_sig: int) -> list[str | None]:
+    """The gain field of each signal line as written (``1000`` of ``1000(0)/mV``; None when absent): wfdb
+    replaces a written 0 by its default 200 before anyone can see it."""
+    signal_lines = [ln.split() for ln in lines[first + 1 :] if ln.strip() and not ln.lstrip().startswith("#")]
+    out: list[str | None] = []
+    for fields in signal_lines[:n_sig]:
+        out.append(re.split(r"[(/]", fields[2], maxsplit=1)[0] if len(fields) > 2 else None)
+    return out
+
+
+def _check_gains(
+    gains: Sequence[str | None], names: Sequence[str], channels: Sequence[int], hea: Path, record_id: str
+) -> None:
+    """Reject gains that would give wrong millivolts without an error: 0 means "uncalibrated" in WFDB and
+    wfdb substitutes its default of 200 units/mV; a negative gain inverts every sample."""
+    bad = []
+    for k in channels:
+        if k >= len(gains) or gains[k] is None:
+            continue
+        try:
+            g = float(gains[k])  # type: ignore[arg-type]
+        except ValueError:
+            bad.append(f"gain {gains[k]!r} of signal {names[k]!r} is not a number")
+            continue
+        if not np.isfinite(g):
+            bad.append(f"gain {gains[k]!r} of signal {names[k]!r} is not a finite number")
+        elif g == 0:
+            bad.append(f"gain 0 of signal {names[k]!r} (uncalibrated: the physical scale is unknown)")
+        elif g < 0:
+            bad.append(f"negative gain {g:g} of signal {names[k]!r} (every sample would be inverted)")
+    if bad:
+        raise RecordError(record_id, f"invalid gain in header {hea}: " + "; ".join(bad))
+
+
+def _rails_mv(header: Any, channel: int, unit_scale: float) -> tuple[float, float] | None:
+    """Physical values (mV) of the lowest valid and the highest digital sample of a signal's format."""
+    fmt = str((header.fmt or [None] * header.n_sig)[channel])
+    if fmt not in DIGITAL_RANGE or not header.adc_gain:
+        return None
+    lo, hi = DIGITAL_RANGE[fmt]
+    gain = float(header.adc_gain[channel])
+    baseline = float((header.baseline or [0] * header.n_sig)[channel] or 0)
+    return ((lo + 1 - baseline) / gain * unit_scale, (hi - baseline) / gain * unit_scale)
 
 
 @contextlib.contextmanager
@@ -262,15 +411,35 @@ def _header_view(path: Path, lines: list[str] | None) -> Iterator[Path]:
         yield tmpdir / path.name
 
 
-def _check_signal_files(header: Any, folder: Path, record_id: str) -> None:
-    """Compare each signal file's size (and MATLAB v4 matrix header) with what the WFDB header implies."""
+def _is_html(head: bytes) -> bool:
+    """Whether a file's first bytes are a web page's (:func:`ecgdiff.data.physionet.looks_like_html`): a page
+    saved where a record's file should be."""
+    from .physionet import looks_like_html
+
+    return looks_like_html(head)
+
+
+def check_signal_files(header: Any, folder: Path, record_id: str, channels: Sequence[int] | None = None) -> None:
+    """Compare each signal file's size (and MATLAB v4 matrix header) with what the WFDB header implies.
+
+    Only the files holding one of ``channels`` (all signals when None) must be present; each such file
+    is checked with every signal it holds."""
     files: dict[str, list[int]] = {}
     for k, name in enumerate(header.file_name):
         files.setdefault(name, []).append(k)
+    wanted = set(range(header.n_sig) if channels is None else channels)
     for name, chans in files.items():
+        if not wanted & set(chans):
+            continue
         fpath = folder / name
         if not fpath.is_file():
             raise RecordError(record_id, f"unreadable: signal file {fpath} missing")
+        with open(fpath, "rb") as f:
+            if _is_html(f.read(512)):
+                raise RecordError(
+                    record_id,
+                    f"unreadable: signal file {fpath} is an HTML page, not signal data (a login, error or proxy page?)",
+                )
         size = fpath.stat().st_size
         fmts = {str(header.fmt[k]) for k in chans}
         offset = int((header.byte_offset or [None] * header.n_sig)[chans[0]] or 0)
@@ -321,7 +490,7 @@ def _check_mat_v4(fpath: Path, n_sig: int, sig_len: int | None, record_id: str) 
         )
 
 
-_KEY_VALUE = re.compile(r"^\s*<?\s*([A-Za-z][A-Za-z0-9 _-]*?)\s*>?\s*:\s*(.*?)\s*$")
+_KEY_VALUE = re.compile(r"^\s*<?\s*([A-Za-z][A-Za-z0-9 _()/.-]*?)\s*>?\s*:\s*(.*?)\s*$")
 _MITBIH_AGE_SEX = re.compile(r"^\s*(\d{1,3}|\?+)\s+([MF]|\?)\b")
 _MISSING_TEXT = {"", "nan", "none", "unknown", "?", "??", "n/a", "na", "-1"}
 
@@ -330,6 +499,8 @@ def parse_header_comments(comments: Sequence[str]) -> dict[str, Any]:
     """Age, sex, diagnoses and ``key: value`` fields from WFDB header comment lines (``#`` removed).
 
     Returns ``{"age", "sex", "diagnoses", "fields", "age_text", "sex_text"}``; see :func:`read_wfdb_record`.
+    Keys are lower-cased and may hold parentheses and slashes (the PTB Diagnostic ECG Database's
+    ``Acute infarction (localization): inferior``).
     """
     fields: dict[str, str] = {}
     statements: list[str] = []
@@ -430,6 +601,13 @@ CINC_OPTIONS: dict[str, Any] = {
     "sources": None,  # None: every source folder under training/
     "ptbxl_database": None,  # path of PTB-XL's ptbxl_database.csv: patient ids for the ptb-xl source
 }
+#: Extra options of the PTB Diagnostic ECG Database reader (:mod:`ecgdiff.data.ptbdb`): none.
+PTBDB_OPTIONS: dict[str, Any] = {}
+#: Extra options of the generic folder reader (:mod:`ecgdiff.data.folder`).
+FOLDER_OPTIONS: dict[str, Any] = {
+    "labels": None,  # path of the labels table: record, label[, age, sex, patient] (required)
+    "name": "folder",  # record ids are <name>/<record path>; the source column of the beat database
+}
 CINC_SOURCES: tuple[str, ...] = (
     "cpsc_2018",
     "cpsc_2018_extra",
@@ -464,13 +642,15 @@ def check_record(
     elif record.fs < min_fs:
         reasons.append(f"sampling rate {record.fs:g} Hz below the minimum {min_fs:g} Hz")
     if leads is not None:
+        wanted = ecg_leads.canonical_all(leads)
+        standard = standard_leads(record.leads)
         try:
-            ecg_leads.derivation_matrix(record.leads, ecg_leads.canonical_all(leads))
-        except ecg_leads.LeadError:
-            have = set(record.leads)
+            ecg_leads.derivation_matrix(standard, wanted)
+        except ecg_leads.LeadError as exc:
+            other = [n for n in record.leads if n not in standard]
             reasons.append(
-                f"missing leads: cannot form the lead set {list(leads)} from the recorded leads "
-                f"{list(record.leads)} (absent: {[n for n in leads if n not in have]})"
+                f"missing leads: cannot form the lead set {list(wanted)} from the recorded standard leads "
+                f"{list(standard)} ({exc})" + (f"; non-standard signals {other} are not ECG leads" if other else "")
             )
     sig = np.asarray(record.signal)
     if sig.ndim != 2 or sig.shape[0] != len(record.leads) or sig.shape[1] == 0:
@@ -491,11 +671,31 @@ def check_record(
             reasons.append(f"flat (constant) lead(s): peak-to-peak at most {flat_tol_mv:g} mV in " + ", ".join(flat))
     if require_age_sex:
         if record.age is None:
-            reasons.append(f"missing age (header: {record.meta.get('age_text')!r})")
+            reasons.append(_metadata_reason("age", record.meta.get("age_text")))
         if record.sex is None:
-            reasons.append(f"missing sex (header: {record.meta.get('sex_text')!r})")
+            reasons.append(_metadata_reason("sex", record.meta.get("sex_text")))
     if reasons:
         raise RecordError(record.record_id, "; ".join(reasons))
+
+
+def standard_leads(names: Sequence[str]) -> tuple[str, ...]:
+    """The names of ``names`` that are standard 12-lead names (signals such as the Frank leads vx, vy, vz,
+    kept by ``strict_leads=False`` readers, are not)."""
+    return tuple(n for n in names if n in ecg_leads.STANDARD_12)
+
+
+def _metadata_reason(what: str, text: Any) -> str:
+    """``missing age (header: None)``, or ``unparseable age 'abc' ...`` when the header gives text that is
+    neither a number (age) nor a sex nor one of the usual spellings of "unknown"."""
+    if text is None or str(text).strip().lower() in _MISSING_TEXT:
+        return f"missing {what} (header: {text!r})"
+    if what == "age":
+        try:
+            return f"age {float(str(text)):g} outside 0-120 years (header: {text!r})"
+        except ValueError:
+            pass
+    expected = "a number of years in 0-120" if what == "age" else "M/F/male/female"
+    return f"unparseable {what} {str(text)[:40]!r} in the header (expected {expected})"
 
 
 def _options(source: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -504,6 +704,10 @@ def _options(source: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
         allowed.update(CINC_OPTIONS)
     elif source == "ptbxl":
         allowed.update(PTBXL_OPTIONS)
+    elif source == "ptbdb":
+        allowed.update(PTBDB_OPTIONS)
+    elif source == "folder":
+        allowed.update(FOLDER_OPTIONS)
     given = dict(options or {})
     unknown = sorted(set(given) - set(allowed))
     if unknown:
@@ -529,41 +733,103 @@ def _checked(record: Record, opts: Mapping[str, Any]) -> Record:
 def read_source(
     source: str, root: str | os.PathLike[str], options: Mapping[str, Any] | None = None
 ) -> Iterator[Record | RecordError]:
-    """Every record of a PhysioNet source, in a fixed order: a :class:`Record`, or a :class:`RecordError`
-    for a record that cannot be used (so that callers can list it as rejected and go on).
+    """Every record of a source, in a fixed order: a :class:`Record`, or a :class:`RecordError` for a record
+    that cannot be used (so that callers can list it as rejected and go on), or a :class:`SourceProblem`
+    for a problem of the folder itself (a record list with a line that is not text, a garbage table).
 
-    ``source``: ``"ludb"`` (``root`` = the LUDB version folder, e.g. ``.../ludb/1.0.1``), ``"cinc2021"``
-    (``root`` = ``.../challenge-2021/1.0.3``) or ``"ptbxl"`` (``root`` = ``.../ptb-xl/1.0.3``, read by
-    :func:`ecgdiff.data.ptbxl.read_ptbxl`). ``options``: see :data:`DEFAULT_OPTIONS` and, for
-    ``cinc2021``, :data:`CINC_OPTIONS`, for ``ptbxl``, :data:`PTBXL_OPTIONS`; unknown keys raise
-    ``ValueError``. A missing ``root`` or source folder raises ``FileNotFoundError`` (a set-up problem,
-    not a bad record).
+    ``source`` and its ``root``:
+
+    - ``"ludb"``: the LUDB version folder (``.../ludb/1.0.1``);
+    - ``"cinc2021"``: the challenge's version folder (``.../challenge-2021/1.0.3``, records under
+      ``training/<source>/g<N>/``), or any folder of challenge records, flat or in group folders (a
+      ``training/<source>`` folder itself, a copy of some records): see :func:`_read_cinc`;
+    - ``"ptbxl"``: ``.../ptb-xl/1.0.3``, read by :func:`ecgdiff.data.ptbxl.read_ptbxl`;
+    - ``"ptbdb"``: the PTB Diagnostic ECG Database (``.../ptbdb/1.0.0``), :func:`ecgdiff.data.ptbdb.read_ptbdb`;
+    - ``"folder"``: any folder of WFDB records, labelled by a table: :func:`ecgdiff.data.folder.read_folder`.
+
+    ``options``: see :data:`DEFAULT_OPTIONS` and, for ``cinc2021``, :data:`CINC_OPTIONS`, for ``ptbxl``,
+    :data:`PTBXL_OPTIONS`, for ``folder``, :data:`FOLDER_OPTIONS`; unknown keys raise ``ValueError``. A
+    missing ``root`` or source folder raises ``FileNotFoundError`` (a set-up problem, not a bad record).
     """
+    if source not in READERS:
+        raise ValueError(f"unknown source {source!r}; read_source knows {', '.join(READERS)}")
     opts = _options(source, options)
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{source}: data folder {root} does not exist (download it first)")
     if source == "ludb":
         yield from _read_ludb(root, opts)
-    elif source == "cinc2021":
+        return
+    if source == "cinc2021":
         yield from _read_cinc(root, opts)
-    elif source == "ptbxl":
+        return
+    if source == "ptbxl":
         from .ptbxl import read_ptbxl
 
-        for item in read_ptbxl(root, rate=int(opts["rate"])):
-            if isinstance(item, RecordError):
-                yield item
-                continue
-            try:
-                yield _checked(item, opts)
-            except RecordError as err:
-                yield err
+        items: Iterator[Record | RecordError] = read_ptbxl(root, rate=int(opts["rate"]))
+    elif source == "ptbdb":
+        from .ptbdb import read_ptbdb
+
+        items = read_ptbdb(root)
     else:
-        raise ValueError(f"unknown source {source!r}; read_source knows 'ludb', 'cinc2021' and 'ptbxl'")
+        from .folder import read_folder
+
+        items = read_folder(root, opts["labels"], name=str(opts["name"]))
+    for item in items:
+        if isinstance(item, RecordError):
+            yield item
+            continue
+        try:
+            yield _checked(item, opts)
+        except RecordError as err:
+            yield err
 
 
+#: The sources :func:`read_source` reads.
+READERS: tuple[str, ...] = ("ludb", "cinc2021", "ptbxl", "ptbdb", "folder")
 #: Every data source :func:`iter_records` reads.
-SOURCES: tuple[str, ...] = ("synthetic", "ludb", "cinc2021", "ptbxl")
+SOURCES: tuple[str, ...] = ("synthetic", *READERS)
+#: The PhysioNet database (``physionet.databases`` key, the download folder) each source reads by default.
+SOURCE_DATABASES: dict[str, str] = {
+    "ludb": "ludb",
+    "cinc2021": "challenge-2021",
+    "ptbxl": "ptb-xl",
+    "ptbdb": "ptbdb",
+}
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One source to read: its name (:data:`SOURCES`), folder and reader options (those of
+    :func:`read_source`; the synthetic cohort takes none)."""
+
+    source: str
+    root: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown source {self.source!r}; known: {', '.join(SOURCES)}")
+        object.__setattr__(self, "root", str(self.root))
+        object.__setattr__(self, "options", dict(self.options or {}))
+
+    @classmethod
+    def of(cls, item: SourceSpec | Sequence[Any] | Mapping[str, Any]) -> SourceSpec:
+        """From a ``SourceSpec``, a tuple ``(source, root[, options])`` or a mapping with those keys."""
+        if isinstance(item, SourceSpec):
+            return item
+        if isinstance(item, Mapping):
+            unknown = set(item) - {"source", "root", "options"}
+            if unknown:
+                raise ValueError(f"unknown source keys {sorted(unknown)} in {dict(item)}")
+            return cls(item["source"], item["root"], item.get("options") or {})
+        if isinstance(item, str) or len(item) not in (2, 3):
+            raise ValueError(f"a source is (source, root[, options]), got {item!r}")
+        return cls(*item)
+
+    def read(self) -> Iterator[Record | RecordError]:
+        """The source's records (:func:`iter_records`)."""
+        return iter_records(self.source, self.root, self.options)
 
 
 def iter_records(
@@ -617,17 +883,72 @@ def _natural_key(text: str) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
+#: A line of a ``RECORDS`` file: a relative record path (``data/17``, ``patient001/s0010_re``).
+_RECORD_PATH = re.compile(r"^[A-Za-z0-9_][-\w.]*(/[-\w.]+)*/?$")
+
+
+def read_record_list(path: str | os.PathLike[str], source: str) -> tuple[list[str], list[SourceProblem]]:
+    """The record names of a ``RECORDS`` file, each once and in file order, and the file's problems.
+
+    The file is read as bytes and each line decoded on its own, so that one line that is not UTF-8 text
+    costs that line only; a line that is not a relative record path (``..``, an absolute path, stray
+    characters) is skipped; a record listed twice is read once. Each such line is a :class:`SourceProblem`
+    naming the file and the line number.
+    """
+    path = Path(path)
+    names: list[str] = []
+    problems: list[SourceProblem] = []
+    first: dict[str, int] = {}
+    for number, raw in enumerate(path.read_bytes().splitlines(), 1):
+        try:
+            line = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            bad = raw[exc.start : exc.start + 1].hex()
+            problems.append(
+                SourceProblem(
+                    source,
+                    path,
+                    f"{path} line {number} is not UTF-8 text (byte 0x{bad} at position {exc.start}): "
+                    f"line {raw[:60]!r} skipped",
+                )
+            )
+            continue
+        if not line or line.startswith("#"):
+            continue
+        if not _RECORD_PATH.match(line) or ".." in line.split("/"):
+            problems.append(SourceProblem(source, path, f"{path} line {number}: {line[:60]!r} is not a record path"))
+            continue
+        if line in first:
+            problems.append(
+                SourceProblem(
+                    source, path, f"{path} lists {line!r} twice (lines {first[line]} and {number}): read once"
+                )
+            )
+            continue
+        first[line] = number
+        names.append(line)
+    return names, problems
+
+
 def _read_ludb(root: Path, opts: Mapping[str, Any]) -> Iterator[Record | RecordError]:
     """LUDB 1.0.1: ``data/<n>`` records; one patient per record; diagnoses from the header, completed by
-    ``ludb.csv`` (which adds 'Pacemaker presence, undefined' to 9 records whose headers omit it)."""
+    ``ludb.csv`` (which adds 'Pacemaker presence, undefined' to 9 records whose headers omit it: none of
+    them changes label). A ``RECORDS`` line or a ``ludb.csv`` that cannot be read is a
+    :class:`SourceProblem`; the records are still read (a garbage ``ludb.csv``: from their headers only)."""
     records_file = root / "RECORDS"
     if records_file.is_file():
-        names = [ln.strip() for ln in records_file.read_text().splitlines() if ln.strip()]
+        names, problems = read_record_list(records_file, "ludb")
+        yield from problems
     else:
         names = sorted(
             (str(p.relative_to(root).with_suffix("")) for p in (root / "data").glob("*.hea")), key=_natural_key
         )
-    extra = _ludb_csv_statements(root / "ludb.csv")
+    try:
+        extra = _ludb_csv_statements(root / "ludb.csv")
+    except SourceProblem as problem:
+        log.warning("%s", problem)
+        yield problem
+        extra = {}
     for name in names:
         rid = f"ludb/{Path(name).name}"
         try:
@@ -645,33 +966,74 @@ def _read_ludb(root: Path, opts: Mapping[str, Any]) -> Iterator[Record | RecordE
             yield err
 
 
+#: The first columns of LUDB's ``ludb.csv``; the diagnosis columns follow.
+LUDB_CSV_COLUMNS: tuple[str, ...] = ("ID", "Sex", "Age", "Rhythms")
+
+
 def _ludb_csv_statements(path: Path) -> dict[str, list[str]]:
-    """Diagnosis statements per LUDB record id from ``ludb.csv`` (empty when the file is absent)."""
+    """Diagnosis statements per LUDB record id from ``ludb.csv`` (empty when the file is absent).
+
+    Raises :class:`SourceProblem` naming the file when it is not LUDB's table: not UTF-8 text, not CSV,
+    other columns than :data:`LUDB_CSV_COLUMNS` first, or record ids that are not whole numbers."""
     if not path.is_file():
         return {}
     import pandas as pd
 
-    table = pd.read_csv(path, dtype=str)
+    try:
+        table = pd.read_csv(path, dtype=str, encoding="utf-8")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise SourceProblem("ludb", path, f"{path} is not LUDB's table ({type(exc).__name__}: {exc})") from None
+    head = [str(c).strip() for c in table.columns[: len(LUDB_CSV_COLUMNS)]]
+    if head != list(LUDB_CSV_COLUMNS):
+        raise SourceProblem(
+            "ludb",
+            path,
+            f"{path} is not LUDB's table: its first columns are {head}, expected {list(LUDB_CSV_COLUMNS)} "
+            "(diagnoses are taken from the record headers only)",
+        )
+    ids = table.iloc[:, 0].astype(str).str.strip()
+    bad = ids[~ids.str.fullmatch(r"\d+")]
+    if len(bad):
+        raise SourceProblem(
+            "ludb", path, f"{path}: record ids {bad.head(3).tolist()} are not whole numbers (table not used)"
+        )
     out: dict[str, list[str]] = {}
-    for _, row in table.iterrows():
+    for rid, (_, row) in zip(ids, table.iterrows()):
         items = []
         for col in table.columns[3:]:
             cell = row[col]
             if isinstance(cell, str):
                 items += [s.strip().rstrip(".") for s in cell.splitlines() if s.strip()]
-        out[str(row.iloc[0]).strip()] = items
+        out[rid] = items
     return out
 
 
 def _read_cinc(root: Path, opts: Mapping[str, Any]) -> Iterator[Record | RecordError]:
-    """PhysioNet/CinC Challenge 2021 (1.0.3): ``training/<source>/g<N>/<record>.hea`` + ``.mat``."""
+    """PhysioNet/CinC Challenge 2021 (1.0.3): ``training/<source>/g<N>/<record>.hea`` + ``.mat``.
+
+    Without a ``training`` folder (and without the ``sources`` option), ``root`` itself is read as one
+    source folder when it holds challenge headers, flat (``root/<record>.hea``) or in group folders
+    (``root/g<N>/<record>.hea``): a ``training/<source>`` folder or one of its groups given directly, or a
+    folder of some records copied out of the challenge. The source is named after the folder
+    (``training/georgia`` -> ``georgia``; a group folder ``g1`` takes its parent's name when that is a
+    challenge source), so that the PTB and PTB-XL patient rules still apply to ``ptb`` and ``ptb-xl``.
+    """
     training = root / "training"
     sources = opts["sources"]
+    ptbxl_patients = _ptbxl_patients(opts["ptbxl_database"])
     if sources is None:
         if not training.is_dir():
-            raise FileNotFoundError(f"cinc2021: {training} does not exist (download challenge-2021 first)")
+            if not _cinc_headers(root):
+                raise FileNotFoundError(
+                    f"cinc2021: {training} does not exist and {root} holds no challenge headers "
+                    "(<record>.hea or g<N>/<record>.hea); download challenge-2021 first"
+                )
+            name = root.name
+            if re.fullmatch(r"g\d+", name) and root.parent.name in CINC_SOURCES:
+                name = root.parent.name
+            yield from _read_cinc_folder(root, name, opts, ptbxl_patients)
+            return
         sources = sorted(p.name for p in training.iterdir() if p.is_dir())
-    ptbxl_patients = _ptbxl_patients(opts["ptbxl_database"])
     for src in sources:
         folder = training / src
         if not folder.is_dir():
@@ -680,20 +1042,32 @@ def _read_cinc(root: Path, opts: Mapping[str, Any]) -> Iterator[Record | RecordE
                 f"(physionet include patterns for challenge-2021) or drop {src!r} from "
                 "data.cinc2021.sources"
             )
-        headers = sorted(folder.glob("*/*.hea"), key=lambda p: _natural_key(f"{p.parent.name}/{p.stem}"))
-        headers += sorted(folder.glob("*.hea"), key=lambda p: _natural_key(p.stem))
-        groups = _ptb_patient_groups(headers) if src == "ptb" else {}
-        for hea in headers:
-            rid = f"cinc2021/{src}/{hea.stem}"
-            pid = groups.get(hea.stem, rid)
-            try:
-                rec = read_wfdb_record(hea.with_suffix(""), rid, patient_id=pid, source="cinc2021")
-                rec.meta["cinc_source"] = src
-                if src == "ptb-xl" and ptbxl_patients:
-                    _ptbxl_patient(rec, hea.stem, ptbxl_patients)
-                yield _checked(rec, opts)
-            except RecordError as err:
-                yield err
+        yield from _read_cinc_folder(folder, src, opts, ptbxl_patients)
+
+
+def _cinc_headers(folder: Path) -> list[Path]:
+    """Challenge headers of a source folder: ``g<N>/<record>.hea`` in natural order, then ``<record>.hea``."""
+    headers = sorted(folder.glob("*/*.hea"), key=lambda p: _natural_key(f"{p.parent.name}/{p.stem}"))
+    return headers + sorted(folder.glob("*.hea"), key=lambda p: _natural_key(p.stem))
+
+
+def _read_cinc_folder(
+    folder: Path, src: str, opts: Mapping[str, Any], ptbxl_patients: Mapping[int, tuple[str, float | None, str | None]]
+) -> Iterator[Record | RecordError]:
+    """The records of one challenge source folder, as ``cinc2021/<src>/<record>``."""
+    headers = _cinc_headers(folder)
+    groups = _ptb_patient_groups(headers) if src == "ptb" else {}
+    for hea in headers:
+        rid = f"cinc2021/{src}/{hea.stem}"
+        pid = groups.get(hea.stem, rid)
+        try:
+            rec = read_wfdb_record(hea.with_suffix(""), rid, patient_id=pid, source="cinc2021")
+            rec.meta["cinc_source"] = src
+            if src == "ptb-xl" and ptbxl_patients:
+                _ptbxl_patient(rec, hea.stem, ptbxl_patients)
+            yield _checked(rec, opts)
+        except RecordError as err:
+            yield err
 
 
 def _ptb_patient_groups(headers: Sequence[Path]) -> dict[str, str]:

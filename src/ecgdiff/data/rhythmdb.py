@@ -48,6 +48,7 @@ from .dataset import data_hash as _data_hash
 from .labels import RHYTHM_LABELS, RHYTHM_PRECEDENCE, RHYTHM_TARGETS, RhythmLabelRules, rhythm_labels
 from .parallel import bounded_map
 from .records import SOURCES, Record, RecordError, iter_records
+from .records import SourceSpec as _SourceSpec
 from .rhythms import RhythmParams, RhythmWindow, rhythm_window
 from .splits import split_patients
 
@@ -73,33 +74,9 @@ FILES: tuple[str, ...] = ("rhythms.npy", "rhythms.parquet", "rejects.csv", "spli
 
 
 # ------------------------------------------------------------------------------------------ settings
-@dataclass(frozen=True)
-class SourceSpec:
-    """One source to read: its name (:data:`ecgdiff.data.records.SOURCES`), folder and reader options."""
-
-    source: str
-    root: str
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise ValueError(f"unknown rhythm source {self.source!r}; known: {', '.join(SOURCES)}")
-        object.__setattr__(self, "root", str(self.root))
-        object.__setattr__(self, "options", dict(self.options or {}))
-
-    @classmethod
-    def of(cls, item: SourceSpec | Sequence[Any] | Mapping[str, Any]) -> SourceSpec:
-        """From a ``SourceSpec``, a tuple ``(source, root[, options])`` or a mapping with those keys."""
-        if isinstance(item, SourceSpec):
-            return item
-        if isinstance(item, Mapping):
-            unknown = set(item) - {"source", "root", "options"}
-            if unknown:
-                raise ValueError(f"unknown rhythm source keys {sorted(unknown)} in {dict(item)}")
-            return cls(item["source"], item["root"], item.get("options") or {})
-        if isinstance(item, str) or len(item) not in (2, 3):
-            raise ValueError(f"a rhythm source is (source, root[, options]), got {item!r}")
-        return cls(*item)
+class SourceSpec(_SourceSpec):
+    """One source to read (:class:`ecgdiff.data.records.SourceSpec`: name, folder, reader options) and the
+    reader options the rhythm settings give it."""
 
     def reader_options(self, params: RhythmParams) -> dict[str, Any]:
         """The reader's options: the rhythm settings' lead set, ``min_fs`` and flatness tolerance, no age/sex

@@ -1,0 +1,333 @@
+"""Signal-quality checks of the beat database: records whose signal cannot be trusted are rejected, with the
+reason, before their beats reach a split.
+
+Each check answers one way a real recording (or its conversion) goes wrong; :class:`QualityParams` holds
+the thresholds (config section ``data.quality``), each with its source. Record-level checks on the raw
+signal (:func:`check_signal`):
+
+- **stuck at the rail**: a lead that sits on the lowest or highest valid sample value of its WFDB format
+  (``Record.meta['rails_mv']``, e.g. 32767 in format 16) for at least ``rail_min_s`` (100 ms, a QRS
+  complex: no ECG wave stays at a fixed value that long, a saturated amplifier does);
+- **clipping**: a lead whose maximum (or minimum) value is held for at least ``clip_min_run_s`` (8 ms) in
+  at least ``clip_min_runs`` (3) separate places: the peaks of several beats cut at one level. A natural
+  signal reaches its exact extreme once or twice; LUDB and the challenge records reach it in at most 2
+  places of 8 ms (measured, ``docs/data.md``);
+- **lead laws**: when redundant limb leads are recorded, each of them must agree with what Einthoven's and
+  Goldberger's laws (:mod:`ecgdiff.leads`) give from the other recorded limb leads: their correlation must
+  exceed ``limb_min_corr`` (0). An inverted or mislabelled limb lead correlates about -1 with its own
+  derivation; LUDB's limb leads, whose per-lead gains differ by up to 50 % from the laws, still correlate
+  at least 0.5, the challenge's at least 0.99 (measured).
+
+Beat-level checks on the beats of the lead set, in millivolts before normalisation (:func:`check_beats`):
+
+- **QRS detectability**: the detected beats must repeat: the median, over every detected beat, of its
+  correlation with the template (the mean of the *other* beats, all leads together) must reach
+  ``template_min_corr`` = 0.66, the threshold of Orphanidou et al. (2015, IEEE J Biomed Health Inform
+  19:832, "average correlation coefficient" of beats with the template) for an acceptable ECG. Leaving
+  the beat out of its own template makes the correlation of pure noise 0 whatever the number of beats (a
+  template that includes the beat correlates with it by construction). Noise records, uniform random
+  samples and white noise give about 0.
+- **noise-like leads**: each lead of the kept beats, by itself: the median of the same leave-one-out
+  correlation must reach ``lead_min_corr`` = 0.5. Orphanidou's 0.66 holds for a whole record; applied to
+  each of 9 leads separately it also rejects physiological low-amplitude leads (LUDB's MI record 64: V6 of
+  0.2 mV, 0.53), while a lead replaced by noise gives at most 0.11 (measured on every healthy LUDB and
+  challenge record, ``docs/data.md``). Needs at least 2 kept beats.
+- **amplitude**: the median QRS amplitude (maximum ``|x|`` in the normalisation window) of each lead must
+  not exceed ``max_qrs_mv`` = 10 mV, twice the +-5 mV input range that IEC 60601-2-25 requires of
+  diagnostic electrocardiographs: a larger value is a wrong gain or unit, not a heart (the largest in LUDB
+  and the challenge records: 5.7 mV).
+- **lead II polarity**: lead II (recorded or derived) inverted: its QRS complex, P wave and T wave all
+  negative. In sinus rhythm the P wave in II is upright by definition and the T wave follows the QRS; a
+  left axis deviation makes the QRS negative but not all three (no LUDB or challenge record shows all
+  three).
+- **R-wave progression V1 -> V6**: V1 and V6 swapped: exchanging them makes the precordial sequence
+  smoother (adjacent-lead template correlations V1-V2 and V5-V6 rise by more than ``swap_margin`` = 0.5 in
+  total) *and* the labelled V1 has a larger net QRS than the labelled V6 (R waves regress instead of
+  progressing). Real records: gain at most 0.23 (measured).
+
+Duplicates (the same samples under two record names) are found by :func:`signal_sha256` in
+:func:`ecgdiff.data.beatdb.extract_all`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from .. import leads as L
+from .records import Record, RecordError
+
+
+class QualityError(RecordError):
+    """A record rejected by a quality check (stage ``quality`` of ``rejects.csv``)."""
+
+
+@dataclass(frozen=True)
+class QualityParams:
+    """Thresholds of the quality checks (config section ``data.quality``); see the module docstring for the
+    source of each default. ``enabled: false`` turns every check off (the database of earlier versions)."""
+
+    enabled: bool = True
+    template_min_corr: float = 0.66
+    lead_min_corr: float = 0.5
+    max_qrs_mv: float = 10.0
+    rail_min_s: float = 0.1
+    clip_min_runs: int = 5
+    clip_min_run_s: float = 0.008
+    limb_min_corr: float = 0.0
+    swap_margin: float = 0.5
+    polarity: bool = True
+    duplicates: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("template_min_corr", "lead_min_corr", "limb_min_corr"):
+            if not -1.0 <= float(getattr(self, name)) <= 1.0:
+                raise ValueError(f"data.quality.{name} must lie in [-1, 1], got {getattr(self, name)}")
+        for name in ("max_qrs_mv", "rail_min_s", "clip_min_run_s", "swap_margin"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"data.quality.{name} must be positive, got {getattr(self, name)}")
+        if int(self.clip_min_runs) < 2:
+            raise ValueError(f"data.quality.clip_min_runs must be at least 2, got {self.clip_min_runs}")
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any] | None) -> QualityParams:
+        cfg = dict(cfg or {})
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(cfg) - set(known))
+        if unknown:
+            raise ValueError(f"unknown data.quality keys {unknown}; known: {sorted(known)}")
+        return cls(**{k: type(getattr(cls, k))(v) for k, v in cfg.items()})
+
+
+# ------------------------------------------------------------------------------------------ helpers
+def signal_sha256(record: Record) -> str:
+    """SHA-256 of a record's samples (rounded to 1 nV, so that the same file read through headers in mV or
+    uV hashes alike), its shape and sampling rate: the identity of "the same ECG"."""
+    x = np.round(np.asarray(record.signal, dtype=np.float64), 6) + 0.0  # + 0.0: -0.0 -> 0.0
+    h = hashlib.sha256(f"{x.shape}|{float(record.fs):.6f}|".encode())
+    h.update(np.ascontiguousarray(x).tobytes())
+    return h.hexdigest()
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation along the last axis (0 where either side is constant)."""
+    a = a - a.mean(axis=-1, keepdims=True)
+    b = b - b.mean(axis=-1, keepdims=True)
+    den = np.sqrt((a * a).sum(axis=-1) * (b * b).sum(axis=-1))
+    num = (a * b).sum(axis=-1)
+    return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
+
+
+def loo_template_corr(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-out template correlations of beats ``windows [n, leads, T]`` (n >= 2).
+
+    Returns ``(per_lead [n, leads], joint [n])``: the correlation of each beat with the mean of the other
+    ``n - 1`` beats, lead by lead, and over all leads together (the leads concatenated)."""
+    w = np.asarray(windows, dtype=float)
+    n = w.shape[0]
+    if n < 2:
+        raise ValueError("leave-one-out template correlation needs at least 2 beats")
+    templates = (w.sum(axis=0, keepdims=True) - w) / (n - 1)
+    return _corr(w, templates), _corr(w.reshape(n, -1), templates.reshape(n, -1))
+
+
+def _runs(mask: np.ndarray) -> np.ndarray:
+    """Lengths of the runs of True in a boolean vector."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+
+
+# ------------------------------------------------------------------------------------------ record level
+def check_signal(record: Record, params: QualityParams = QualityParams()) -> list[str]:
+    """Reasons (possibly none) why the raw signal of ``record`` cannot be trusted: leads stuck at the rail,
+    clipped leads, limb leads that break Einthoven's and Goldberger's laws (see the module docstring)."""
+    if not params.enabled:
+        return []
+    x = np.asarray(record.signal, dtype=float)
+    fs = float(record.fs)
+    reasons = []
+    rails = record.meta.get("rails_mv") or [None] * len(record.leads)
+    stuck, clipped = [], []
+    for k, name in enumerate(record.leads):
+        lead = x[k]
+        finite = np.isfinite(lead)
+        if not finite.any() or np.ptp(lead[finite]) == 0:
+            continue  # NaN and flat leads are check_record's
+        if k < len(rails) and rails[k] is not None:
+            for rail in rails[k]:
+                runs = _runs(np.abs(lead - rail) <= 1e-9 * max(1.0, abs(rail)))
+                if len(runs) and runs.max() >= params.rail_min_s * fs:
+                    stuck.append(f"{name} ({rail:+.4g} mV for {runs.max() / fs:.2f} s)")
+        min_len = max(2, int(round(params.clip_min_run_s * fs)))
+        for side, value in (("maximum", np.nanmax(lead)), ("minimum", np.nanmin(lead))):
+            runs = _runs(lead == value)
+            n = int((runs >= min_len).sum())
+            if n >= params.clip_min_runs:
+                clipped.append(f"{name} ({n} plateaus of >= {min_len} samples at its {side} {value:.4g} mV)")
+    if stuck:
+        reasons.append(
+            f"lead(s) stuck at the rail (the extreme sample value of the format for >= {params.rail_min_s:g} s): "
+            + ", ".join(stuck)
+        )
+    if clipped:
+        reasons.append("clipped lead(s): " + ", ".join(clipped))
+    bad = lead_law_violations(record, params.limb_min_corr)
+    if bad:
+        reasons.append(
+            "limb leads break Einthoven's/Goldberger's laws (correlation with the value derived from the other "
+            "recorded limb leads; an inverted or mislabelled lead gives about -1): "
+            + ", ".join(f"{n} {c:.2f}" for n, c in bad)
+        )
+    return reasons
+
+
+def lead_law_violations(record: Record, min_corr: float = 0.0) -> list[tuple[str, float]]:
+    """Recorded limb leads whose correlation with their derivation from the other recorded limb leads
+    (:func:`ecgdiff.leads.derivation_matrix`, least squares over all of them) is below ``min_corr``, worst
+    first. Needs at least three recorded limb leads (two of them determine the rest)."""
+    limb = [n for n in record.leads if n in L.LIMB]
+    if len(limb) < 3:
+        return []
+    x = np.asarray(record.signal, dtype=float)
+    rows = {n: x[record.leads.index(n)] for n in limb}
+    if not all(np.isfinite(r).all() for r in rows.values()):
+        return []
+    out = []
+    for name in limb:
+        others = [n for n in limb if n != name]
+        try:
+            t = L.derivation_matrix(others, (name,))
+        except L.LeadError:
+            continue
+        derived = t[0] @ np.stack([rows[n] for n in others])
+        c = float(_corr(rows[name], derived))
+        if c < min_corr:
+            out.append((name, c))
+    return sorted(out, key=lambda item: item[1])
+
+
+# ------------------------------------------------------------------------------------------ beat level
+def _templates(y: np.ndarray, names: Sequence[str], peaks: np.ndarray, fs: float) -> dict[str, np.ndarray]:
+    """Median beat ``[-300 ms, +500 ms]`` around ``peaks`` of every standard lead derivable from the rows of
+    ``y`` (the preprocessed record, leads ``names``)."""
+    lo, hi = int(round(0.3 * fs)), int(round(0.5 * fs))
+    peaks = peaks[(peaks - lo >= 0) & (peaks + hi <= y.shape[1])]
+    if len(peaks) == 0:
+        return {}
+    idx = peaks[:, None] + np.arange(-lo, hi)[None, :]
+    beats = np.transpose(y[:, idx], (1, 0, 2))
+    template = np.median(beats, axis=0)
+    out = {}
+    for lead in L.STANDARD_12:
+        try:
+            t = L.derivation_matrix(names, (lead,))
+        except L.LeadError:
+            continue
+        out[lead] = t[0] @ template
+    return out
+
+
+def _wave(template: np.ndarray, fs: float, start_ms: float, stop_ms: float) -> np.ndarray:
+    r = int(round(0.3 * fs))
+    return template[r + int(round(start_ms * fs / 1000)) : r + int(round(stop_ms * fs / 1000)) + 1]
+
+
+def _dominant(segment: np.ndarray) -> float:
+    """The largest deflection of a wave, with its sign."""
+    return float(segment[np.argmax(np.abs(segment))])
+
+
+def lead_ii_inverted(templates: Mapping[str, np.ndarray], fs: float) -> bool:
+    """Lead II's QRS complex (dominant deflection within R +- 60 ms), P wave (R - 260 .. R - 80 ms) and T
+    wave (R + 150 .. R + 450 ms) all negative, each measured from the PR segment (mean over R - 70 .. R - 50
+    ms, the isoelectric level before the QRS)."""
+    if "II" not in templates:
+        return False
+    t = templates["II"]
+    level = float(_wave(t, fs, -70, -50).mean())
+    waves = [_dominant(_wave(t, fs, a, b) - level) for a, b in ((-60, 60), (-260, -80), (150, 450))]
+    return all(w < 0 for w in waves)
+
+
+def precordial_swap_gain(templates: Mapping[str, np.ndarray]) -> float | None:
+    """How much smoother the precordial sequence gets when V1 and V6 are exchanged: ``c(V6,V2) + c(V5,V1) -
+    c(V1,V2) - c(V5,V6)`` of the template correlations (None without V1, V2, V5, V6)."""
+    if not all(n in templates for n in ("V1", "V2", "V5", "V6")):
+        return None
+    c = {
+        (a, b): float(_corr(templates[a], templates[b]))
+        for a, b in (("V6", "V2"), ("V5", "V1"), ("V1", "V2"), ("V5", "V6"))
+    }
+    return c[("V6", "V2")] + c[("V5", "V1")] - c[("V1", "V2")] - c[("V5", "V6")]
+
+
+def check_beats(
+    record: Record,
+    lead_set: Sequence[str],
+    detected: np.ndarray,
+    kept: np.ndarray,
+    y: np.ndarray,
+    peaks: np.ndarray,
+    fs: float,
+    qrs: tuple[int, int],
+    before: int,
+    params: QualityParams = QualityParams(),
+) -> list[str]:
+    """Reasons (possibly none) why the beats of ``record`` cannot be trusted (see the module docstring).
+
+    ``detected``: windows ``[n, leads, T]`` (lead set, mV) of every detected beat that fits the record;
+    ``kept``: those that passed the flat-lead check; ``y``: the preprocessed record ``[recorded leads, n]`` at
+    ``fs`` and ``peaks`` the R peaks of ``kept``; ``qrs``: the normalisation window relative to R (samples,
+    both ends included); ``before``: the R index in a window."""
+    if not params.enabled:
+        return []
+    reasons = []
+    if len(detected) < 2:
+        reasons.append(
+            f"QRS complexes cannot be checked: {len(detected)} beat window(s) detected in "
+            f"{y.shape[1] / fs:.1f} s, at least 2 are needed to compare them"
+        )
+    else:
+        _, joint = loo_template_corr(detected)
+        med = float(np.median(joint))
+        if med < params.template_min_corr:
+            reasons.append(
+                f"QRS complexes do not repeat (noise?): median template correlation {med:.2f} of {len(detected)} "
+                f"detected beats < {params.template_min_corr:g}"
+            )
+    if len(kept) >= 2:
+        per_lead, _ = loo_template_corr(kept)
+        med = np.median(per_lead, axis=0)
+        noisy = [f"{n} {m:.2f}" for n, m in zip(lead_set, med) if m < params.lead_min_corr]
+        if noisy:
+            reasons.append(
+                f"noise-like lead(s) (median template correlation < {params.lead_min_corr:g} over {len(kept)} beats): "
+                + ", ".join(noisy)
+            )
+    if len(kept):
+        amp = np.median(np.abs(kept[..., before + qrs[0] : before + qrs[1] + 1]).max(axis=-1), axis=0)
+        big = [f"{n} {a:.3g} mV" for n, a in zip(lead_set, amp) if a > params.max_qrs_mv]
+        if big:
+            reasons.append(
+                f"absurd amplitude (wrong gain or units?): QRS above {params.max_qrs_mv:g} mV in " + ", ".join(big)
+            )
+    if params.polarity and len(kept):
+        names = [n for n in record.leads if n in L.STANDARD_12]
+        rows = [record.leads.index(n) for n in names]
+        templates = _templates(y[rows], names, np.asarray(peaks), fs)
+        if sum(n in L.LIMB for n in names) < 3 and lead_ii_inverted(templates, fs):
+            reasons.append("lead II inverted: its QRS complex, P wave and T wave are all negative")
+        gain = precordial_swap_gain(templates)
+        if gain is not None and gain > params.swap_margin:
+            net = {n: float(_dominant(_wave(templates[n], fs, -60, 60))) for n in ("V1", "V6")}
+            if net["V1"] > net["V6"]:
+                reasons.append(
+                    f"V1 and V6 look swapped: exchanging them raises the adjacent-lead template correlations by "
+                    f"{gain:.2f} (> {params.swap_margin:g}) and R waves regress from V1 ({net['V1']:+.2f} mV) to "
+                    f"V6 ({net['V6']:+.2f} mV)"
+                )
+    return reasons
