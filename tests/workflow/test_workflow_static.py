@@ -41,6 +41,21 @@ def test_dag_builds_for_every_config(configfile):
     dry_run([configfile] if configfile != "config/config.yaml" else [])
 
 
+def test_beat_database_reads_the_download_of_every_source():
+    """config/real.yaml's beat database (data.sources: LUDB and the CinC-2021 records) waits for both
+    downloads, and its params carry every source's settings, so that editing one reruns it."""
+    with parsed_workflow(["config/real.yaml"]) as workflow:
+        rule = workflow.get_rule("beat_database")
+        inputs = sorted(str(f) for f in rule.input)
+        params = dict(rule.params.items())
+    assert inputs == [
+        "resources/physionet/challenge-2021/1.0.3/.ecgdiff-download.json",
+        "resources/physionet/ludb/1.0.1/.ecgdiff-download.json",
+    ]
+    assert [e["source"] for e in params["sources"]] == ["ludb", "cinc2021"]
+    assert set(params["source_settings"]) == {"ludb", "cinc2021"}
+
+
 def registered_targets(configfiles=()):
     with parsed_workflow(configfiles) as workflow:
         return sorted(str(f) for f in workflow.get_rule("all").input)

@@ -1,18 +1,17 @@
 # Rules: data. Records (simulated, or downloaded from PhysioNet) -> beat database -> table 3, figure 12.
 # Logic lives in src/ecgdiff/data (synthetic, beats, splits, beatdb, dataset_report); scripts/*.py only call it.
 
+from ecgdiff.data.source_names import SOURCE_DATABASES, source_databases  # noqa: E402  (standard library only)
 from ecgdiff.data.synthetic_config import cohort_hash  # noqa: E402  (standard library only)
 
 SYNTHETIC_DIR = f"{RES}/synthetic/{cohort_hash(config['data']['synthetic'])}"
 SYNTHETIC_COHORT = f"{SYNTHETIC_DIR}/cohort.json"
 DATA_SOURCE = config["data"]["source"]
-# The file marking each source's records as ready (the simulated cohort, or a verified PhysioNet download);
-# the records lie in that file's folder.
-SOURCE_INPUT = {
-    "synthetic": SYNTHETIC_COHORT,
-    "ludb": download_manifest("ludb"),
-    "cinc2021": download_manifest("challenge-2021"),
-}
+# data.sources (several sources in one database) or data.source: the names read, and the file marking each
+# download (or the simulated cohort) as ready; a single source's records lie in its marker's folder.
+DATA_SOURCES = [entry["source"] for entry in config["data"].get("sources") or [{"source": DATA_SOURCE}]]
+BEAT_SOURCE_INPUT = [SYNTHETIC_COHORT if db == "synthetic" else download_manifest(db) for db in source_databases(config)]
+BEATS_HEAVY = "cinc2021" in DATA_SOURCES or "ptbxl" in DATA_SOURCES
 
 
 rule synthetic_cohort:
@@ -35,7 +34,7 @@ rule synthetic_cohort:
 
 rule beat_database:
     input:
-        SOURCE_INPUT[DATA_SOURCE],
+        BEAT_SOURCE_INPUT,
     output:
         beats=BEATS_FILES[0],
         meta=BEATS_FILES[1],
@@ -48,7 +47,9 @@ rule beat_database:
         # what the database depends on (read by the script from the config): a change re-runs the rule
         beats=config["data"]["beats"],
         split=config["data"]["split"],
-        source_settings=config["data"].get(DATA_SOURCE, {}),
+        sources=config["data"].get("sources"),
+        source_settings={s: config["data"].get(s, {}) for s in DATA_SOURCES},
+        quality=config["data"].get("quality", {}),
         leads=config["leads"],
     log:
         log("data/beat_database.log"),
@@ -56,8 +57,8 @@ rule beat_database:
         ENV_DATA
     threads: 8
     resources:
-        mem_mb=32000 if DATA_SOURCE == "cinc2021" else 4000,
-        runtime=240 if DATA_SOURCE == "cinc2021" else 30,
+        mem_mb=32000 if BEATS_HEAVY else 4000,
+        runtime=240 if BEATS_HEAVY else 30,
     script:
         "../../scripts/beat_database.py"
 

@@ -10,13 +10,8 @@ RHYTHM_PRIOR = out("models/rhythm_prior.pt")
 CLASSIFIER = out("models/classifier.pt")
 ECGRECOVER = out("models/ecgrecover.pt")
 # the file marking each rhythm source's records as ready, and their folder
-RHYTHM_SOURCE_INPUT = {
-    "synthetic": SYNTHETIC_COHORT,
-    "ludb": download_manifest("ludb"),
-    "cinc2021": download_manifest("challenge-2021"),
-    "ptbxl": download_manifest("ptb-xl"),
-}
 RHYTHM_SOURCES = [s["source"] for s in config["rhythm"]["sources"]]
+RHYTHM_SOURCE_INPUT = {s: SYNTHETIC_COHORT if s == "synthetic" else download_manifest(SOURCE_DATABASES[s]) for s in RHYTHM_SOURCES}
 
 
 rule rhythm_database:

@@ -36,7 +36,8 @@ from . import dataset
 from .beats import BeatParams, RecordBeats, extract_beats
 from .parallel import bounded_map
 from .quality import QualityError, QualityParams, signal_sha256
-from .records import SOURCE_DATABASES, Record, RecordError, SourceProblem, SourceSpec, count_records
+from .records import Record, RecordError, SourceProblem, SourceSpec, count_records
+from .source_names import SOURCE_DATABASES, source_databases  # noqa: F401 (source_databases: public here too)
 from .splits import assign_splits
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ def source_specs(
 
     ``data.sources`` (a list of ``{source, root | database, options}``) when given, else the one source
     ``data.source``. Each entry's folder is its ``root``, or ``roots[database]`` where ``database`` (default:
-    :data:`ecgdiff.data.records.SOURCE_DATABASES` of the source; ``synthetic`` for the cohort) names the
+    :data:`ecgdiff.data.source_names.SOURCE_DATABASES` of the source; ``synthetic`` for the cohort) names the
     PhysioNet download (``physionet.databases`` key) or the simulated cohort. Its reader options are
     ``data.<source>`` overridden by the entry's ``options``. Raises ``ValueError`` naming the entry when the
     folder is unknown or a key is misspelt."""
@@ -248,21 +249,6 @@ def default_roots(config: Mapping[str, Any]) -> dict[str, str]:
     if synthetic is not None:
         roots["synthetic"] = f"{res}/synthetic/{cohort_hash(synthetic)}"
     return roots
-
-
-def source_databases(config: Mapping[str, Any]) -> list[str]:
-    """The download folders (``physionet.databases`` keys, or ``synthetic``) the configured sources read
-    from, in order, without the entries that give their own ``root``: what the workflow rule needs."""
-    data = dict(config.get("data", {}))
-    entries = data.get("sources") or [{"source": data.get("source", "synthetic")}]
-    out: list[str] = []
-    for entry in entries:
-        if entry.get("root"):
-            continue
-        db = entry.get("database") or SOURCE_DATABASES.get(entry["source"], entry["source"])
-        if db not in out:
-            out.append(db)
-    return out
 
 
 def build(

@@ -789,13 +789,6 @@ def read_source(
 READERS: tuple[str, ...] = ("ludb", "cinc2021", "ptbxl", "ptbdb", "folder")
 #: Every data source :func:`iter_records` reads.
 SOURCES: tuple[str, ...] = ("synthetic", *READERS)
-#: The PhysioNet database (``physionet.databases`` key, the download folder) each source reads by default.
-SOURCE_DATABASES: dict[str, str] = {
-    "ludb": "ludb",
-    "cinc2021": "challenge-2021",
-    "ptbxl": "ptb-xl",
-    "ptbdb": "ptbdb",
-}
 
 
 @dataclass(frozen=True)
