@@ -40,6 +40,7 @@ SECTION = {
     "precordial_leads": ["V3"],
     "samplers": [],
     "baselines": ["ecgrecover", "dower"],
+    "beat_prior": {"sampler": "mcgdiff", "options": {}, "n_samples": 2, "sigma": 0.05},
     "batch_patients": 2,
     "example_setting": "lead_I",
     "sample_aggregate": "median",
@@ -178,9 +179,10 @@ def test_exact_rhythm_posterior_mean_equals_dense_solution(prior):
 def test_registry_params_and_settings():
     spec = registry.get(mlr.TASK)
     assert spec.kind == "rhythm" and spec.section == "rhythm_tasks" and not spec.noise_estimation
-    assert spec.inputs == ("classifier", "ecgrecover") and spec.gather_inputs == ()
+    assert spec.inputs == ("classifier",) and spec.gather_inputs == ()
+    assert spec.shard_inputs(SECTION) == ("classifier", "ecgrecover")
     assert set(spec.figures) == {"figure_bbb", "figure_af", "figure_rmse"}
-    assert all(set(b.inputs) <= set(spec.inputs) for b in mlr.BASELINES.values())
+    assert all(set(b.inputs) <= set(spec.shard_inputs({"baselines": [n]})) for n, b in mlr.BASELINES.items())
     ctx = make_ctx(samplers=["pgdm", "mgps"])
     assert mlr.samplers(ctx) == ["mgps", "pgdm"] and mlr.methods(ctx) == ["mgps", "pgdm", "ecgrecover", "dower"]
     assert set(ctx.samplers) == {"mgps", "pgdm"} and ctx.noise is None

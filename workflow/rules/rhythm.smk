@@ -242,7 +242,7 @@ if RHYTHM_TASKS:
 
     rule rhythm_task_shard:
         input:
-            unpack(lambda w: rhythm_task_inputs(RHYTHM_TASKS[w.task].inputs)),
+            unpack(lambda w: rhythm_task_inputs(RHYTHM_TASKS[w.task].shard_inputs(config["rhythm_tasks"][w.task]))),
             rhythms=RHYTHMS_FILES,
             prior=RHYTHM_PRIOR,
         output:

@@ -31,6 +31,8 @@ class TaskSpec:
         inputs: the models and databases its shard jobs read besides its own database and prior (names of
             :data:`ecgdiff.tasks.inputs.LOADERS`, e.g. ``classifier``, ``ecgrecover``, ``beat_prior``).
         gather_inputs: those its gather job reads.
+        baseline_inputs: the further inputs of each baseline its section may list under ``baselines`` (its
+            shard jobs read them only when the baseline is configured: :meth:`shard_inputs`).
         section: its configuration section (``tasks.<name>`` for beat tasks, ``rhythm_tasks.<name>`` for rhythm
             tasks).
     """
@@ -45,12 +47,21 @@ class TaskSpec:
     kind: str = "beat"
     inputs: tuple[str, ...] = ()
     gather_inputs: tuple[str, ...] = ()
+    baseline_inputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     output_keys: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.kind not in ("beat", "rhythm"):
             raise ValueError(f"task {self.name}: kind must be 'beat' or 'rhythm', got {self.kind!r}")
         object.__setattr__(self, "output_keys", ("table_csv", "table_md", *self.figures))
+
+    def shard_inputs(self, section: Mapping[str, Any]) -> tuple[str, ...]:
+        """The inputs its shard jobs read with the task section ``section``: :attr:`inputs`, then those of each
+        configured baseline (:attr:`baseline_inputs`), each once."""
+        names = list(self.inputs)
+        for baseline in section.get("baselines") or ():
+            names += self.baseline_inputs.get(baseline, ())
+        return tuple(dict.fromkeys(names))
 
     @property
     def section(self) -> str:
@@ -122,7 +133,8 @@ TASKS: dict[str, TaskSpec] = {
             noise_estimation=False,
             extra_samplers="samplers",
             kind="rhythm",
-            inputs=("classifier", "ecgrecover"),
+            inputs=("classifier",),
+            baseline_inputs={"ecgrecover": ("ecgrecover",), "dower": (), "beat_prior": ("beat_prior", "beat_data")},
         ),
         TaskSpec(
             "rhythm_artefacts",

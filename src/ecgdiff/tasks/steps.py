@@ -67,7 +67,8 @@ def run_shard(
     """
     spec = registry.get(task)
     ctx = TaskContext.from_params(task, params)
-    _check_inputs(spec, spec.inputs, inputs)
+    names = spec.shard_inputs(params["task"])
+    _check_inputs(spec, names, inputs)
     runtime.set_threads(threads)
     db = load_database(spec.kind, data_dir)
     prior = load_prior(prior_path, device=ctx.run.device)
@@ -75,7 +76,7 @@ def run_shard(
     extra = TaskInputs(inputs, ctx.run.device)
     log.info("%s shard %d/%d on %s", task, shard, ctx.run.shards, prior.device)
     t0, c0 = time.perf_counter(), time.process_time()
-    arrays = _call(_module(task).run_shard, spec, spec.inputs, extra, db, ctx, ctx.providers(prior), int(shard))
+    arrays = _call(_module(task).run_shard, spec, names, extra, db, ctx, ctx.providers(prior), int(shard))
     seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     log.info(
         "%s shard %d: %d patients in %.1f s (%.1f s CPU)",

@@ -97,6 +97,7 @@ TITLES = {
     "mcgdiff": "MCGdiff",
     "ecgrecover": "ECGrecover",
     "dower": "Dower",
+    "beat_prior": "Beat prior (stitched)",
 }
 
 
@@ -115,7 +116,8 @@ class Settings:
     settings: tuple[str, ...]  # lead_I | limb | precordial (the talk's table: lead_I)
     precordial_leads: tuple[str, ...]  # withheld one at a time in the "precordial" setting
     samplers: tuple[str, ...]  # samplers besides rhythm_tasks.sampler (the talk: dps, pgdm, ddnm, diffpir, reddiff)
-    baselines: tuple[str, ...]  # names of BASELINES (the talk: ecgrecover; dower added)
+    baselines: tuple[str, ...]  # names of BASELINES (the talk: ecgrecover; dower and beat_prior added)
+    beat_prior: dict  # the beat_prior baseline's sampling: sampler, options, n_samples, sigma (BEAT_PRIOR_KEYS)
     batch_patients: int | None  # rhythms per sampler call (None: the whole shard)
     example_setting: str  # problem of the BBB / AF figures (the talk's figures: lead_I)
     sample_aggregate: str  # classifier probabilities over samples: median (the authors' MLR script) | mean
@@ -152,6 +154,17 @@ class Settings:
         bad = [b for b in self.baselines if b not in BASELINES]
         if bad or len(set(self.baselines)) != len(self.baselines):
             raise ValueError(f"{where}.baselines must be distinct names of {sorted(BASELINES)}, got {self.baselines}")
+        beat = dict(self.beat_prior or {})
+        if set(beat) != set(BEAT_PRIOR_KEYS):
+            raise ValueError(
+                f"{where}.beat_prior: unknown keys {sorted(set(beat) - set(BEAT_PRIOR_KEYS))}, missing keys "
+                f"{sorted(set(BEAT_PRIOR_KEYS) - set(beat))} (keys: {list(BEAT_PRIOR_KEYS)})"
+            )
+        try:
+            beat_sampling(beat, seed=0)
+        except (ValueError, TypeError, KeyError) as err:
+            raise ValueError(f"{where}.beat_prior: {err}") from err
+        object.__setattr__(self, "beat_prior", beat)
         if self.batch_patients is not None and self.batch_patients < 1:
             raise ValueError(f"{where}.batch_patients must be >= 1 or null, got {self.batch_patients}")
         keys = [p.key for p in problems(leadlib.BASIS, self)]
@@ -266,6 +279,8 @@ class BaselineInput:
     fs: float
     inputs: Any  # ecgdiff.tasks.inputs.TaskInputs: the models the baseline loads
     seed: int
+    meta: pd.DataFrame | None = None  # the rhythms' metadata (rhythm_id, age, sex): what a conditional prior needs
+    settings: Settings | None = None  # the task's settings
 
 
 @dataclass(frozen=True)
@@ -317,12 +332,93 @@ def reconstruct_dower(b: BaselineInput) -> tuple[np.ndarray, tuple[str, ...]]:
     return out[:, None], tuple(b.leads)
 
 
-#: The baselines a configuration may name in ``baselines``. The beat prior applied beat by beat and stitched
-#: (``ecgdiff.reconstruct.reconstruct_beatwise``) is added here as one more entry, with inputs
-#: ``("beat_prior", "beat_data")`` (which the registry's ``rhythm_mlr`` inputs must then list).
+#: Keys of ``rhythm_tasks.rhythm_mlr.beat_prior``: the beat-prior baseline's sampling (:func:`beat_sampling`).
+BEAT_PRIOR_KEYS = ("sampler", "options", "n_samples", "sigma")
+
+
+def beat_sampling(section: Mapping[str, Any], seed: int) -> Any:
+    """The :class:`ecgdiff.reconstruct.Sampling` of the beat-prior baseline from ``rhythm_mlr.beat_prior``:
+    ``sampler`` and its ``options`` (validated against the sampler's fields), ``n_samples`` per beat, and
+    ``sigma``, the noise std of the observed leads in the beats' normalised units (None: estimated per
+    rhythm, paper algorithm 2)."""
+    from ...reconstruct import Sampling
+
+    return Sampling(
+        sampler=str(section["sampler"]),
+        options=dict(section["options"] or {}),
+        n_samples=int(section["n_samples"]),
+        sigma=None if section["sigma"] is None else float(section["sigma"]),
+        seed=int(seed),
+    )
+
+
+def reconstruct_beat_prior(b: BaselineInput) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The paper's beat prior on rhythms: each rhythm's beats reconstructed from its observed leads and stitched.
+
+    Per rhythm, :func:`ecgdiff.reconstruct.reconstruct_beatwise` (the ``ecgdiff reconstruct`` command's method)
+    runs the beat pipeline on the observed leads (resampled to the beat rate, R peaks, the beat windows), samples
+    the withheld standard leads of every beat from the conditional beat prior given the beat's observed leads,
+    age, sex and RR (their millivolt scales inferred from the observed leads' by the regression of the beat
+    database's training beats), and blends the beats' posterior means into the rhythm's timeline
+    (:func:`ecgdiff.reconstruct.stitch`), resampled to the rhythm rate. Before the first and after the last
+    beat window the withheld leads are 0 mV (the filtered baseline). The leads the observation determines are
+    derived from the observed ones. One "sample": the posterior mean.
+
+    A rhythm without age (the conditional prior needs it) takes the median age of the beat database's training
+    beats; a rhythm with no usable beat is reconstructed as 0 mV; both are logged by rhythm.
+    """
+    from ...data.records import Record, RecordError
+    from ...data.scales import LeadScales
+    from ...reconstruct import reconstruct_beatwise
+
+    prior = b.inputs.load("beat_prior")
+    db = b.inputs.load("beat_data")
+    if b.meta is None or b.settings is None:
+        raise ValueError(f"{TASK}: the beat_prior baseline needs the rhythms' metadata and the task's settings")
+    scales = LeadScales.from_database(db)
+    train_age = float(np.median(db.meta.loc[db.meta["split"] == "train", "age"]))
+    sampling = beat_sampling(b.settings.beat_prior, b.seed)
+    obs12 = observed_12(b.leads, b.problem, b.length)
+    names_obs = tuple(n for n, o in zip(leadlib.STANDARD_12, obs12) if o)
+    names_missing = tuple(n for n, o in zip(leadlib.STANDARD_12, obs12) if not o)
+    rows = leadlib.indices(b.problem.observed, b.leads)
+    P, T = len(b.observed), b.observed.shape[-1]
+    out = np.zeros((P, 1, len(leadlib.STANDARD_12), T))
+    out[:, 0][:, obs12, : b.length] = leadlib.derive(b.observed[:, rows, : b.length], b.problem.observed, names_obs)
+    for i, m in enumerate(b.meta.itertuples(index=False)):
+        age = None if pd.isna(m.age) else float(m.age)
+        if age is None:
+            log.warning("%s beat_prior: rhythm %s has no age: the training median %.0f is used", TASK, m.rhythm_id, train_age)
+            age = train_age
+        record = Record(
+            record_id=str(m.rhythm_id),
+            patient_id=str(m.patient_id),
+            source="rhythm",
+            fs=b.fs,
+            signal=np.asarray(b.observed[i, rows, : b.length], dtype=np.float64),
+            leads=tuple(b.problem.observed),
+            age=age,
+            sex=str(m.sex),
+        )
+        try:
+            rec = reconstruct_beatwise(
+                record, prior, b.problem.observed, missing=names_missing, scales=scales, sampling=sampling,
+                show_progress=False,
+            )
+        except RecordError as err:
+            log.warning("%s beat_prior: rhythm %s gives no beat (%s): its withheld leads are 0 mV", TASK, m.rhythm_id, err)
+            continue
+        mean = rec.stitched_at(b.fs, edge="zero")[0][:, : b.length]
+        out[i, 0][~obs12, : mean.shape[-1]] = mean[[rec.leads.index(n) for n in names_missing]]
+    return out, leadlib.STANDARD_12
+
+
+#: The baselines a configuration may name in ``baselines`` (the inputs each loads: the registry's
+#: ``baseline_inputs`` of the task).
 BASELINES: dict[str, Baseline] = {
     "ecgrecover": Baseline("ECGrecover", ("ecgrecover",), reconstruct_ecgrecover),
     "dower": Baseline("Dower", (), reconstruct_dower),
+    "beat_prior": Baseline("Beat prior (stitched)", ("beat_prior", "beat_data"), reconstruct_beat_prior),
 }
 
 
@@ -446,7 +542,9 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int,
                 if keep_examples:
                     _record_examples(out, examples, b, meta, true12, rec12, ~scored.any(axis=1))
                 bar.update(1)
-        base_in = BaselineInput(x_obs, prob, leads, length, float(db.fs), inputs, ctx.shard_seed(shard, TASK))
+        base_in = BaselineInput(
+            x_obs, prob, leads, length, float(db.fs), inputs, ctx.shard_seed(shard, TASK), meta.reset_index(drop=True), s
+        )
         for name in s.baselines:
             rec, rec_leads = BASELINES[name].reconstruct(base_in)
             rec12 = to_12(rec, rec_leads, length)
