@@ -2,23 +2,31 @@
 reason, before their beats reach a split.
 
 Each check answers one way a real recording (or its conversion) goes wrong; :class:`QualityParams` holds
-the thresholds (config section ``data.quality``), each with its source. Record-level checks on the raw
-signal (:func:`check_signal`):
+the thresholds (config section ``data.quality``), each with its source. The margins quoted below were
+measured by ``benchmarks/quality_margins.py`` on the 332 LUDB and CinC-2021 records of the local PhysioNet
+copy that give beats and on corrupted copies of its 50 healthy records (``docs/data.md``, "Signal-quality
+checks: measured margins"), with the lead set of ``config/real.yaml``. Record-level checks on the raw
+signal (:func:`check_signal`, statistics :func:`rail_run`, :func:`plateau_counts`,
+:func:`lead_law_correlations`):
 
 - **stuck at the rail**: a lead that sits on the lowest or highest valid sample value of its WFDB format
   (``Record.meta['rails_mv']``, e.g. 32767 in format 16) for at least ``rail_min_s`` (100 ms, a QRS
-  complex: no ECG wave stays at a fixed value that long, a saturated amplifier does);
+  complex: no ECG wave stays at a fixed value that long, a saturated amplifier does; no real record
+  touches a rail at all);
 - **clipping**: a lead whose maximum (or minimum) value is held for at least ``clip_min_run_s`` (8 ms) in
-  at least ``clip_min_runs`` (3) separate places: the peaks of several beats cut at one level. A natural
-  signal reaches its exact extreme once or twice; LUDB and the challenge records reach it in at most 2
-  places of 8 ms (measured, ``docs/data.md``);
+  at least ``clip_min_runs`` (5) separate places: the peaks of several beats cut at one level. A natural
+  signal reaches its exact extreme in few places: healthy records in at most 1, MI records in at most 2,
+  all records in at most 4 (LUDB record 120; the challenge records at most 3), so the margin is one
+  place; every lead clipped at 70 % of its maximum gives at least 7 (all caught);
 - **lead laws**: when redundant limb leads are recorded, each of them must agree with what Einthoven's and
   Goldberger's laws (:mod:`ecgdiff.leads`) give from the other recorded limb leads: their correlation must
-  exceed ``limb_min_corr`` (0). An inverted or mislabelled limb lead correlates about -1 with its own
-  derivation; LUDB's limb leads, whose per-lead gains differ by up to 50 % from the laws, still correlate
-  at least 0.5, the challenge's at least 0.99 (measured).
+  not fall below ``limb_min_corr`` (0). An inverted limb lead correlates -1 to -0.72 with its own
+  derivation (all caught); LUDB's limb leads, whose per-lead gains differ from the laws, still correlate
+  at least 0.28 (record 41; healthy records at least 0.68), the challenge's at least 0.999. A limb lead
+  replaced by noise correlates -0.14 to +0.02, so the threshold 0 catches only half of those.
 
-Beat-level checks on the beats of the lead set, in millivolts before normalisation (:func:`check_beats`):
+Beat-level checks on the beats of the lead set, in millivolts before normalisation (:func:`check_beats`,
+statistics :func:`beat_statistics`):
 
 - **QRS detectability**: the detected beats must repeat: the median, over every detected beat, of its
   correlation with the template (the mean of the *other* beats, all leads together) must reach
@@ -26,24 +34,33 @@ Beat-level checks on the beats of the lead set, in millivolts before normalisati
   19:832, "average correlation coefficient" of beats with the template) for an acceptable ECG. Leaving
   the beat out of its own template makes the correlation of pure noise 0 whatever the number of beats (a
   template that includes the beat correlates with it by construction). Noise records, uniform random
-  samples and white noise give about 0.
+  samples and white noise give about 0. Real healthy records: at least 0.93; one MI record (0.56) and
+  one AF record (0.54) fall below. One noise lead among nine leaves it at 0.86 to 0.99 (the next check's
+  case).
 - **noise-like leads**: each lead of the kept beats, by itself: the median of the same leave-one-out
   correlation must reach ``lead_min_corr`` = 0.5. Orphanidou's 0.66 holds for a whole record; applied to
-  each of 9 leads separately it also rejects physiological low-amplitude leads (LUDB's MI record 64: V6 of
-  0.2 mV, 0.53), while a lead replaced by noise gives at most 0.11 (measured on every healthy LUDB and
-  challenge record, ``docs/data.md``). Needs at least 2 kept beats.
+  each of 9 leads separately it would also reject physiological low-amplitude leads (LUDB's MI record 64:
+  V6 of 0.18 mV, 0.53; the lowest kept, 0.52, are leads of 0.17 to 0.20 mV), while a precordial lead
+  replaced by noise gives -0.10 to 0.19 (97 % caught). A recorded limb lead replaced by noise is diluted
+  in the lead set's limb leads (derived by least squares from all recorded limb leads: 0.44 to 0.96) and
+  is left to the lead laws. Needs at least 2 kept beats; with 2 or 3 the median is fragile: one healthy
+  record with 3 kept beats is rejected (V1 -0.37).
 - **amplitude**: the median QRS amplitude (maximum ``|x|`` in the normalisation window) of each lead must
   not exceed ``max_qrs_mv`` = 10 mV, twice the +-5 mV input range that IEC 60601-2-25 requires of
-  diagnostic electrocardiographs: a larger value is a wrong gain or unit, not a heart (the largest in LUDB
-  and the challenge records: 5.7 mV).
+  diagnostic electrocardiographs: a larger value is a wrong gain or unit, not a heart (the largest in the
+  challenge records: 5.14 mV; LUDB's copy has every lead scaled to 1 mV peak to peak).
 - **lead II polarity**: lead II (recorded or derived) inverted: its QRS complex, P wave and T wave all
   negative. In sinus rhythm the P wave in II is upright by definition and the T wave follows the QRS; a
-  left axis deviation makes the QRS negative but not all three (no LUDB or challenge record shows all
-  three).
+  left axis deviation makes the QRS negative but not all three. Applied only when fewer than three limb
+  leads are recorded (with more, the lead laws catch a single inverted lead; an inversion consistent
+  with the laws passes). No healthy record shows all three negative, but 6 of 282 others do (LUDB 83
+  and 116, four challenge records: all 12-lead records, hence not rejected); an inverted II in the 8
+  independent leads is caught in 86 % of the healthy records.
 - **R-wave progression V1 -> V6**: V1 and V6 swapped: exchanging them makes the precordial sequence
   smoother (adjacent-lead template correlations V1-V2 and V5-V6 rise by more than ``swap_margin`` = 0.5 in
   total) *and* the labelled V1 has a larger net QRS than the labelled V6 (R waves regress instead of
-  progressing). Real records: gain at most 0.23 (measured).
+  progressing). Real records: gain at most 0.23 (LUDB at most 0.004); swapped healthy records 0.36 to
+  3.7, 96 % caught.
 
 Duplicates (the same samples under two record names) are found by :func:`signal_sha256` in
 :func:`ecgdiff.data.beatdb.extract_all`.
