@@ -388,7 +388,9 @@ def reconstruct_beat_prior(b: BaselineInput) -> tuple[np.ndarray, tuple[str, ...
     for i, m in enumerate(b.meta.itertuples(index=False)):
         age = None if pd.isna(m.age) else float(m.age)
         if age is None:
-            log.warning("%s beat_prior: rhythm %s has no age: the training median %.0f is used", TASK, m.rhythm_id, train_age)
+            log.warning(
+                "%s beat_prior: rhythm %s has no age: the training median %.0f is used", TASK, m.rhythm_id, train_age
+            )
             age = train_age
         record = Record(
             record_id=str(m.rhythm_id),
@@ -402,11 +404,18 @@ def reconstruct_beat_prior(b: BaselineInput) -> tuple[np.ndarray, tuple[str, ...
         )
         try:
             rec = reconstruct_beatwise(
-                record, prior, b.problem.observed, missing=names_missing, scales=scales, sampling=sampling,
+                record,
+                prior,
+                b.problem.observed,
+                missing=names_missing,
+                scales=scales,
+                sampling=sampling,
                 show_progress=False,
             )
         except RecordError as err:
-            log.warning("%s beat_prior: rhythm %s gives no beat (%s): its withheld leads are 0 mV", TASK, m.rhythm_id, err)
+            log.warning(
+                "%s beat_prior: rhythm %s gives no beat (%s): its withheld leads are 0 mV", TASK, m.rhythm_id, err
+            )
             continue
         mean = rec.stitched_at(b.fs, edge="zero")[0][:, : b.length]
         out[i, 0][~obs12, : mean.shape[-1]] = mean[[rec.leads.index(n) for n in names_missing]]
@@ -543,7 +552,15 @@ def run_shard(db: Any, ctx: TaskContext, providers: ProviderFactory, shard: int,
                     _record_examples(out, examples, b, meta, true12, rec12, ~scored.any(axis=1))
                 bar.update(1)
         base_in = BaselineInput(
-            x_obs, prob, leads, length, float(db.fs), inputs, ctx.shard_seed(shard, TASK), meta.reset_index(drop=True), s
+            x_obs,
+            prob,
+            leads,
+            length,
+            float(db.fs),
+            inputs,
+            ctx.shard_seed(shard, TASK),
+            meta.reset_index(drop=True),
+            s,
         )
         for name in s.baselines:
             rec, rec_leads = BASELINES[name].reconstruct(base_in)
